@@ -1,0 +1,187 @@
+//! The cloud's configuration: built-in defaults, then a TOML file, then environment and flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use pose_shared::kafka::{KafkaSettings, parse_property};
+use pose_shared::topics::Topics;
+use serde::{Deserialize, Serialize};
+
+use crate::consume::ConsumeConfig;
+
+/// Everything `pose-cloud` needs. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudConfig {
+    pub kafka: KafkaSettings,
+    pub topics: Topics,
+    pub consume: ConsumeConfig,
+    /// Seconds between two status lines in the log.
+    pub status_interval_s: u64,
+}
+
+impl Default for CloudConfig {
+    fn default() -> Self {
+        Self {
+            kafka: KafkaSettings::default(),
+            topics: Topics::default(),
+            consume: ConsumeConfig::default(),
+            status_interval_s: 10,
+        }
+    }
+}
+
+/// Flags (and their environment variables) that override the file. Unset ones leave it alone.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Overrides {
+    /// TOML configuration file (see `cloud/pose-cloud.example.toml`).
+    #[arg(long, short, env = "POSE_CLOUD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Seconds between status lines in the log [default: 10]
+    #[arg(
+        long = "status-interval",
+        value_name = "SECONDS",
+        env = "POSE_CLOUD_STATUS_INTERVAL",
+        global = true
+    )]
+    pub status_interval_s: Option<u64>,
+    /// Kafka bootstrap servers, host:port[,host:port...] [default: 127.0.0.1:9092]
+    #[arg(long, env = "POSE_CLOUD_BROKERS", global = true)]
+    pub brokers: Option<String>,
+    /// Extra librdkafka property KEY=VALUE (repeatable), e.g. security.protocol=SASL_SSL
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
+    pub kafka_properties: Vec<(String, String)>,
+    /// Keypoints topic [default: pose.keypoints]
+    #[arg(long, env = "POSE_CLOUD_KEYPOINTS_TOPIC", global = true)]
+    pub keypoints_topic: Option<String>,
+    /// Frames topic [default: pose.frames]
+    #[arg(long, env = "POSE_CLOUD_FRAMES_TOPIC", global = true)]
+    pub frames_topic: Option<String>,
+    /// Consumer group id [default: pose-cloud]
+    #[arg(long, env = "POSE_CLOUD_GROUP_ID", global = true)]
+    pub group_id: Option<String>,
+    /// Where a new group starts: latest or earliest [default: latest]
+    #[arg(long, env = "POSE_CLOUD_OFFSET_RESET", global = true)]
+    pub offset_reset: Option<String>,
+}
+
+impl CloudConfig {
+    /// Reads the file named by the overrides (if any), then applies the overrides and validates.
+    pub fn load(o: &Overrides) -> anyhow::Result<Self> {
+        let mut cfg = match &o.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        if let Some(v) = &o.brokers {
+            cfg.kafka.brokers = v.clone();
+        }
+        cfg.kafka
+            .properties
+            .extend(o.kafka_properties.iter().cloned());
+        if let Some(v) = &o.keypoints_topic {
+            cfg.topics.keypoints = v.clone();
+        }
+        if let Some(v) = &o.frames_topic {
+            cfg.topics.frames = v.clone();
+        }
+        if let Some(v) = &o.group_id {
+            cfg.consume.group_id = v.clone();
+        }
+        if let Some(v) = o.status_interval_s {
+            cfg.status_interval_s = v;
+        }
+        if let Some(v) = &o.offset_reset {
+            cfg.consume.offset_reset = v.clone();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The configuration as TOML, with secret Kafka properties masked.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut shown = self.clone();
+        shown.kafka = self.kafka.without_secrets();
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.kafka.brokers.trim().is_empty(),
+            "kafka.brokers is empty"
+        );
+        anyhow::ensure!(
+            !self.topics.keypoints.is_empty() && !self.topics.frames.is_empty(),
+            "topic names must not be empty"
+        );
+        anyhow::ensure!(
+            !self.consume.group_id.is_empty(),
+            "consume.group_id is empty"
+        );
+        anyhow::ensure!(
+            matches!(self.consume.offset_reset.as_str(), "latest" | "earliest"),
+            "consume.offset_reset {:?} must be latest or earliest",
+            self.consume.offset_reset
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_is_valid_and_holds_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pose-cloud.example.toml");
+        assert_eq!(
+            CloudConfig::from_file(&path).unwrap(),
+            CloudConfig::default()
+        );
+    }
+
+    #[test]
+    fn printed_config_masks_secrets_and_reads_back() {
+        let mut cfg = CloudConfig::default();
+        cfg.kafka
+            .properties
+            .insert("sasl.password".into(), "hunter2".into());
+        let text = cfg.to_toml_redacted();
+        assert!(!text.contains("hunter2"), "{text}");
+        let back: CloudConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back.kafka.properties["sasl.password"], "***");
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = std::env::temp_dir().join(format!("pose-cloud-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cloud.toml");
+        std::fs::write(
+            &path,
+            "[kafka]\nbrokers = \"k:9092\"\n[consume]\ngroup_id = \"g1\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(path),
+            offset_reset: Some("earliest".into()),
+            ..Default::default()
+        };
+        let cfg = CloudConfig::load(&o).unwrap();
+        assert_eq!(cfg.kafka.brokers, "k:9092");
+        assert_eq!(cfg.consume.group_id, "g1");
+        assert_eq!(cfg.consume.offset_reset, "earliest");
+        let bad = Overrides {
+            offset_reset: Some("middle".into()),
+            ..Default::default()
+        };
+        assert!(CloudConfig::load(&bad).is_err());
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,230 @@
+//! Consumes both topics and hands decoded messages on; bad messages are counted and skipped.
+//!
+//! One consumer reads both topics. Each message is decoded by its topic's codec, sent on a
+//! bounded channel, and only then marked as done (`store_offset`), so the committed offset never
+//! passes a message that was not handed on. When the channel is full the consumer waits
+//! (backpressure: Kafka holds the data, nothing is lost or reordered).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use pose_shared::frame::{FrameError, FrameMeta, check_jpeg};
+use pose_shared::kafka::KafkaSettings;
+use pose_shared::topics::Topics;
+use pose_shared::{DecodeError, KeypointMessage};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+/// A decoded message from either topic.
+#[derive(Debug)]
+pub enum Incoming {
+    Keypoints(KeypointMessage),
+    Frame(FrameMessage),
+}
+
+/// A frame from the frames topic: metadata from the headers and the JPEG bytes as received.
+pub struct FrameMessage {
+    pub meta: FrameMeta,
+    pub jpeg: Vec<u8>,
+}
+
+impl fmt::Debug for FrameMessage {
+    // Image bytes never go to logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameMessage")
+            .field("meta", &self.meta)
+            .field("jpeg_bytes", &self.jpeg.len())
+            .finish()
+    }
+}
+
+/// Consumer settings of `pose-cloud`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumeConfig {
+    /// Consumer group; instances of one group share the partitions.
+    pub group_id: String,
+    /// Where a group without a committed offset starts: `latest` (live view) or `earliest`.
+    pub offset_reset: String,
+}
+
+impl Default for ConsumeConfig {
+    fn default() -> Self {
+        Self {
+            group_id: "pose-cloud".to_owned(),
+            offset_reset: "latest".to_owned(),
+        }
+    }
+}
+
+/// Client settings for a live consumer; each is a standard Apache Kafka consumer setting.
+const CONSUMER: &[(&str, &str)] = &[
+    // Offsets are committed in the background, but only those stored after hand-off.
+    ("enable.auto.commit", "true"),
+    ("auto.commit.interval.ms", "1000"),
+    ("enable.auto.offset.store", "false"),
+    // A fetch returns after at most 10 ms even when fewer than fetch.min.bytes are there: the
+    // latency floor of a live view (the default 500 ms would add up to half a second per frame).
+    ("fetch.wait.max.ms", "10"),
+    // Notice a dead instance and rebalance within seconds (6 s is Apache Kafka's default
+    // group.min.session.timeout.ms, the lowest a broker accepts by default).
+    ("session.timeout.ms", "6000"),
+    ("heartbeat.interval.ms", "2000"),
+];
+
+/// Counters of the consumer, shared with the status log and the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct ConsumeStats {
+    pub keypoints: AtomicU64,
+    pub frames: AtomicU64,
+    pub keypoint_errors: AtomicU64,
+    pub frame_errors: AtomicU64,
+    pub kafka_errors: AtomicU64,
+}
+
+impl ConsumeStats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// Why one message was skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum SkipReason {
+    #[error("keypoint message: {0}")]
+    Keypoints(#[from] DecodeError),
+    #[error("frame message: {0}")]
+    Frame(#[from] FrameError),
+    #[error("Kafka key {key:?} differs from the message's camera id {camera:?}")]
+    KeyMismatch { key: String, camera: String },
+}
+
+/// Creates the consumer and subscribes it to both topics.
+pub fn subscribe(
+    kafka: &KafkaSettings,
+    topics: &Topics,
+    cfg: &ConsumeConfig,
+    client_id: &str,
+) -> Result<StreamConsumer, KafkaError> {
+    let mut cc = kafka.client_config(client_id);
+    cc.set("group.id", &cfg.group_id)
+        .set("auto.offset.reset", &cfg.offset_reset);
+    for (k, v) in CONSUMER {
+        if !kafka.properties.contains_key(*k) {
+            cc.set(*k, *v);
+        }
+    }
+    let consumer: StreamConsumer = cc.create()?;
+    consumer.subscribe(&[&topics.keypoints, &topics.frames])?;
+    Ok(consumer)
+}
+
+/// Decodes one Kafka message according to its topic. `None`: a topic this consumer does not
+/// read (cannot happen with [`subscribe`], handled anyway).
+pub fn decode(topics: &Topics, m: &BorrowedMessage<'_>) -> Option<Result<Incoming, SkipReason>> {
+    let key = m.key().map(String::from_utf8_lossy);
+    let check_key = |camera: &str| match &key {
+        Some(k) if k != camera => Err(SkipReason::KeyMismatch {
+            key: k.chars().take(80).collect(),
+            camera: camera.to_owned(),
+        }),
+        _ => Ok(()),
+    };
+    let payload = m.payload().unwrap_or_default();
+    if m.topic() == topics.keypoints {
+        Some((|| {
+            let msg = KeypointMessage::decode(payload)?;
+            check_key(msg.camera_id.as_str())?;
+            Ok(Incoming::Keypoints(msg))
+        })())
+    } else if m.topic() == topics.frames {
+        Some((|| {
+            let headers = m.headers();
+            let meta = FrameMeta::from_headers(
+                headers
+                    .iter()
+                    .flat_map(|h| h.iter())
+                    .map(|h| (h.key, h.value)),
+            )?;
+            check_jpeg(payload)?;
+            check_key(meta.camera_id.as_str())?;
+            Ok(Incoming::Frame(FrameMessage {
+                meta,
+                jpeg: payload.to_vec(),
+            }))
+        })())
+    } else {
+        None
+    }
+}
+
+/// Reads until `shutdown` completes or the receiver of `tx` is dropped. Kafka errors (broker
+/// down, rebalance) are counted, logged and retried; bad messages are counted, logged and skipped.
+pub async fn run(
+    consumer: StreamConsumer,
+    topics: Topics,
+    tx: mpsc::Sender<Incoming>,
+    stats: Arc<ConsumeStats>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let m = tokio::select! {
+            _ = &mut shutdown => break,
+            m = consumer.recv() => m,
+        };
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                let n = stats.kafka_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    warn!(error = %e, errors_total = n, "kafka consumer error; retrying");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match decode(&topics, &m) {
+            Some(Ok(incoming)) => {
+                let counter = match &incoming {
+                    Incoming::Keypoints(_) => &stats.keypoints,
+                    Incoming::Frame(_) => &stats.frames,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if tx.send(incoming).await.is_err() {
+                    debug!("receiver gone; consumer stops");
+                    break;
+                }
+            }
+            Some(Err(reason)) => {
+                let counter = if m.topic() == topics.frames {
+                    &stats.frame_errors
+                } else {
+                    &stats.keypoint_errors
+                };
+                let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(),
+                        error = %reason, skipped_total = n, "skipping bad message");
+                }
+            }
+            None => {}
+        }
+        // Handed on or skipped: either way this offset is done.
+        if let Err(e) = consumer.store_offset_from_message(&m) {
+            debug!(error = %e, "cannot store offset (partition revoked?)");
+        }
+    }
+    // Commit what was handed on before leaving the group.
+    if let Err(e) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+        debug!(error = %e, "final commit failed");
+    }
+}

@@ -1,0 +1,168 @@
+//! `pose-cloud`: the cloud service's command line (a thin layer over the `pose_cloud` library).
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pose_cloud::config::{CloudConfig, Overrides};
+use pose_cloud::consume::{self, ConsumeStats, Incoming};
+use pose_cloud::status::Tally;
+use tokio::sync::mpsc;
+use tracing::info;
+
+/// posestream cloud: consume keypoints and frames from Kafka, join them and serve them.
+///
+/// Settings come from built-in defaults, then the TOML file given by --config, then environment
+/// variables (POSE_CLOUD_*), then flags.
+#[derive(Parser)]
+#[command(name = "pose-cloud", version)]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume both topics and log a status line per camera until stopped (SIGINT/SIGTERM).
+    Run,
+    /// Print every message as one JSON line on stdout (keypoints in full, frames as metadata).
+    Tail,
+    /// Check the configuration and that the broker answers; print a diagnosis.
+    Check,
+    /// Print the effective configuration (after file, environment and flags) and exit.
+    Config,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pose-cloud: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = CloudConfig::load(&cli.overrides)?;
+    match cli.command {
+        Command::Config => {
+            print!("{}", cfg.to_toml_redacted());
+            Ok(())
+        }
+        Command::Check => {
+            println!("kafka         {}", cfg.kafka.redacted());
+            match cfg.kafka.probe(Duration::from_secs(5)) {
+                Ok(n) => println!("broker        ok: {n} broker(s) answered"),
+                Err(e) => anyhow::bail!("broker        FAILED: {e} (is it running? `make broker`)"),
+            }
+            Ok(())
+        }
+        Command::Run => runtime()?.block_on(consume_loop(&cfg, false)),
+        Command::Tail => runtime()?.block_on(consume_loop(&cfg, true)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Consumes until a signal; logs per-camera status, and with `print` writes JSON lines.
+async fn consume_loop(cfg: &CloudConfig, print: bool) -> anyhow::Result<()> {
+    let consumer = consume::subscribe(&cfg.kafka, &cfg.topics, &cfg.consume, "pose-cloud")
+        .context("cannot create the Kafka consumer")?;
+    info!(kafka = %cfg.kafka.redacted(), keypoints_topic = %cfg.topics.keypoints,
+        frames_topic = %cfg.topics.frames, group = %cfg.consume.group_id, "cloud started");
+    let stats = Arc::new(ConsumeStats::default());
+    // Bounded hand-off: when full the consumer waits, Kafka holds the rest (see consume.rs).
+    let (tx, mut rx) = mpsc::channel::<Incoming>(256);
+    let task = tokio::spawn(consume::run(
+        consumer,
+        cfg.topics.clone(),
+        tx,
+        stats.clone(),
+        shutdown_signal(),
+    ));
+    let mut tally = Tally::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.status_interval_s.max(1)));
+    tick.tick().await;
+    let mut out = std::io::stdout().lock();
+    loop {
+        tokio::select! {
+            m = rx.recv() => {
+                let Some(m) = m else { break };
+                if print {
+                    let line = match &m {
+                        Incoming::Keypoints(k) => serde_json::json!({"keypoints": k.to_json()}),
+                        Incoming::Frame(f) => serde_json::json!({"frame": {
+                            "camera_id": f.meta.camera_id, "seq": f.meta.seq,
+                            "capture_ts_us": f.meta.capture_ts_us, "width": f.meta.width,
+                            "height": f.meta.height, "jpeg_bytes": f.jpeg.len()}}),
+                    };
+                    if writeln!(out, "{line}").is_err() {
+                        break; // stdout closed (e.g. `| head`)
+                    }
+                }
+                tally.add(&m);
+            }
+            _ = tick.tick() => log_status(&mut tally, &stats),
+        }
+    }
+    drop(rx);
+    task.await.context("consumer task failed")?;
+    log_status(&mut tally, &stats);
+    info!("cloud stopped");
+    Ok(())
+}
+
+fn log_status(tally: &mut Tally, stats: &ConsumeStats) {
+    let g = ConsumeStats::get;
+    info!(
+        keypoints = g(&stats.keypoints),
+        frames = g(&stats.frames),
+        keypoint_errors = g(&stats.keypoint_errors),
+        frame_errors = g(&stats.frame_errors),
+        kafka_errors = g(&stats.kafka_errors),
+        "status"
+    );
+    for (camera, t) in tally.take() {
+        info!(%camera, keypoints = t.keypoints, frames = t.frames, poses = t.poses,
+            last_seq = t.last_seq, latency_ms = t.mean_latency_ms().map(|l| format!("{l:.1}")),
+            "camera");
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    info!("stopping");
+}

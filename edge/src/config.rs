@@ -1,0 +1,332 @@
+//! The edge's configuration: built-in defaults, then a TOML file, then environment and flags.
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::Args;
+use pose_shared::CameraId;
+use pose_shared::kafka::{KafkaSettings, parse_property};
+use pose_shared::topics::Topics;
+use serde::{Deserialize, Serialize};
+
+/// Everything `pose-edge run` needs. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// This camera's id (the Kafka key). Default: the host name, made valid.
+    pub camera_id: Option<String>,
+    pub kafka: KafkaSettings,
+    pub topics: Topics,
+    pub source: SourceConfig,
+    pub frames: FramesConfig,
+    /// Privacy mode: publish keypoints only; no image leaves the device.
+    pub privacy: bool,
+    /// Seconds between two status lines in the log.
+    pub status_interval_s: u64,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            camera_id: None,
+            kafka: KafkaSettings::default(),
+            topics: Topics::default(),
+            source: SourceConfig::default(),
+            frames: FramesConfig::default(),
+            privacy: false,
+            status_interval_s: 10,
+        }
+    }
+}
+
+/// Which frame source to use and its format.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `synthetic`: a moving test pattern.
+    pub kind: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    /// Stop after this many frames (0: run until stopped).
+    pub max_frames: u64,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            kind: "synthetic".to_owned(),
+            width: 640,
+            height: 480,
+            fps: 30.0,
+            max_frames: 0,
+        }
+    }
+}
+
+/// The JPEGs published to the frames topic.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FramesConfig {
+    /// Width of the published JPEG in px (aspect kept, never upscaled).
+    pub width: u32,
+    /// JPEG quality, 1-100.
+    pub quality: u8,
+}
+
+impl Default for FramesConfig {
+    fn default() -> Self {
+        Self {
+            width: 320,
+            quality: 75,
+        }
+    }
+}
+
+/// Flags (and their environment variables) that override the file. Unset ones leave it alone.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Overrides {
+    /// TOML configuration file (see `edge/pose-edge.example.toml`).
+    #[arg(long, short, env = "POSE_EDGE_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// Camera id (Kafka key): 1-64 of A-Z a-z 0-9 - _ . [default: host name]
+    #[arg(long, env = "POSE_EDGE_CAMERA_ID", global = true)]
+    pub camera_id: Option<String>,
+    /// Seconds between status lines in the log [default: 10]
+    #[arg(
+        long = "status-interval",
+        value_name = "SECONDS",
+        env = "POSE_EDGE_STATUS_INTERVAL",
+        global = true
+    )]
+    pub status_interval_s: Option<u64>,
+    /// Kafka bootstrap servers, host:port[,host:port...] [default: 127.0.0.1:9092]
+    #[arg(long, env = "POSE_EDGE_BROKERS", global = true)]
+    pub brokers: Option<String>,
+    /// Extra librdkafka property KEY=VALUE (repeatable), e.g. security.protocol=SASL_SSL
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
+    pub kafka_properties: Vec<(String, String)>,
+    /// Keypoints topic [default: pose.keypoints]
+    #[arg(long, env = "POSE_EDGE_KEYPOINTS_TOPIC", global = true)]
+    pub keypoints_topic: Option<String>,
+    /// Frames topic [default: pose.frames]
+    #[arg(long, env = "POSE_EDGE_FRAMES_TOPIC", global = true)]
+    pub frames_topic: Option<String>,
+    /// Frame source: synthetic [default: synthetic]
+    #[arg(long, env = "POSE_EDGE_SOURCE", global = true)]
+    pub source: Option<String>,
+    /// Source width in px [default: 640]
+    #[arg(long, env = "POSE_EDGE_WIDTH", global = true)]
+    pub width: Option<u32>,
+    /// Source height in px [default: 480]
+    #[arg(long, env = "POSE_EDGE_HEIGHT", global = true)]
+    pub height: Option<u32>,
+    /// Source frame rate [default: 30]
+    #[arg(long, env = "POSE_EDGE_FPS", global = true)]
+    pub fps: Option<f64>,
+    /// Stop after N frames; 0 runs until stopped [default: 0]
+    #[arg(long, env = "POSE_EDGE_MAX_FRAMES", global = true)]
+    pub max_frames: Option<u64>,
+    /// Width of published JPEGs in px [default: 320]
+    #[arg(long, env = "POSE_EDGE_FRAME_WIDTH", global = true)]
+    pub frame_width: Option<u32>,
+    /// JPEG quality 1-100 [default: 75]
+    #[arg(long, env = "POSE_EDGE_JPEG_QUALITY", global = true)]
+    pub jpeg_quality: Option<u8>,
+    /// Privacy mode: publish keypoints only, never frames
+    #[arg(long, env = "POSE_EDGE_PRIVACY", global = true)]
+    pub privacy: bool,
+}
+
+impl EdgeConfig {
+    /// Reads the file named by the overrides (if any), then applies the overrides and validates.
+    pub fn load(o: &Overrides) -> anyhow::Result<Self> {
+        let mut cfg = match &o.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        cfg.apply(o);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The configuration as TOML, with secret Kafka properties masked.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut shown = self.clone();
+        shown.kafka = self.kafka.without_secrets();
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        fn set<T: Clone>(slot: &mut T, v: &Option<T>) {
+            if let Some(v) = v {
+                *slot = v.clone();
+            }
+        }
+        if o.camera_id.is_some() {
+            self.camera_id = o.camera_id.clone();
+        }
+        set(&mut self.kafka.brokers, &o.brokers);
+        self.kafka
+            .properties
+            .extend(o.kafka_properties.iter().cloned());
+        set(&mut self.topics.keypoints, &o.keypoints_topic);
+        set(&mut self.topics.frames, &o.frames_topic);
+        set(&mut self.source.kind, &o.source);
+        set(&mut self.source.width, &o.width);
+        set(&mut self.source.height, &o.height);
+        set(&mut self.source.fps, &o.fps);
+        set(&mut self.source.max_frames, &o.max_frames);
+        set(&mut self.frames.width, &o.frame_width);
+        set(&mut self.frames.quality, &o.jpeg_quality);
+        self.privacy |= o.privacy;
+        set(&mut self.status_interval_s, &o.status_interval_s);
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.camera_id()?;
+        anyhow::ensure!(
+            !self.kafka.brokers.trim().is_empty(),
+            "kafka.brokers is empty"
+        );
+        anyhow::ensure!(
+            !self.topics.keypoints.is_empty() && !self.topics.frames.is_empty(),
+            "topic names must not be empty"
+        );
+        anyhow::ensure!(
+            (1..=100).contains(&self.frames.quality),
+            "frames.quality {} is not in 1..=100",
+            self.frames.quality
+        );
+        anyhow::ensure!(
+            self.frames.width >= 16,
+            "frames.width {} is below 16",
+            self.frames.width
+        );
+        Ok(())
+    }
+
+    /// The configured camera id, or one made from the host name.
+    pub fn camera_id(&self) -> anyhow::Result<CameraId> {
+        match &self.camera_id {
+            Some(id) => CameraId::new(id.clone()).with_context(|| format!("camera id {id:?}")),
+            None => Ok(host_camera_id()),
+        }
+    }
+}
+
+/// The host name with every character outside the camera-id set replaced by `-`.
+fn host_camera_id() -> CameraId {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let clean: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(pose_shared::camera::MAX_CAMERA_ID_LEN)
+        .collect();
+    CameraId::new(clean).unwrap_or_else(|_| CameraId::new("camera").expect("literal is valid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_is_valid_and_holds_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pose-edge.example.toml");
+        assert_eq!(EdgeConfig::from_file(&path).unwrap(), EdgeConfig::default());
+    }
+
+    #[test]
+    fn printed_config_masks_secrets_and_reads_back() {
+        let mut cfg = EdgeConfig::default();
+        cfg.kafka
+            .properties
+            .insert("sasl.password".into(), "hunter2".into());
+        let text = cfg.to_toml_redacted();
+        assert!(!text.contains("hunter2"), "{text}");
+        let back: EdgeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back.kafka.properties["sasl.password"], "***");
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.toml");
+        std::fs::write(
+            &path,
+            r#"
+camera_id = "from-file"
+privacy = false
+[kafka]
+brokers = "kafka:9092"
+[kafka.properties]
+"security.protocol" = "SASL_SSL"
+[source]
+fps = 15
+[frames]
+quality = 60
+"#,
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(path),
+            camera_id: Some("from-flag".into()),
+            kafka_properties: vec![("sasl.mechanism".into(), "SCRAM-SHA-512".into())],
+            frame_width: Some(160),
+            ..Default::default()
+        };
+        let cfg = EdgeConfig::load(&o).unwrap();
+        assert_eq!(cfg.camera_id().unwrap().as_str(), "from-flag");
+        assert_eq!(cfg.kafka.brokers, "kafka:9092");
+        assert_eq!(cfg.kafka.properties.len(), 2);
+        assert_eq!(cfg.source.fps, 15.0);
+        assert_eq!((cfg.frames.width, cfg.frames.quality), (160, 60));
+        assert_eq!(cfg.topics, Topics::default());
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "camra_id = \"x\"\n").unwrap();
+        let err = EdgeConfig::load(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `camra_id`"),
+            "{err:#}"
+        );
+        let err = EdgeConfig::load(&Overrides {
+            camera_id: Some("a b".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("camera id"), "{err:#}");
+        let err = EdgeConfig::load(&Overrides {
+            jpeg_quality: Some(0),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("quality"));
+    }
+
+    #[test]
+    fn host_name_is_a_valid_camera_id() {
+        assert!(CameraId::validate(host_camera_id().as_str()).is_ok());
+    }
+}

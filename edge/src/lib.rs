@@ -1,0 +1,7 @@
+//! pose-edge: captures frames, estimates poses and publishes keypoints and JPEGs to Kafka.
+
+pub mod config;
+pub mod jpeg;
+pub mod publish;
+pub mod run;
+pub mod source;

@@ -1,0 +1,126 @@
+//! `pose-edge`: the edge service's command line (a thin layer over the `pose_edge` library).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pose_edge::config::{EdgeConfig, Overrides};
+use pose_edge::publish::Publisher;
+use pose_edge::run;
+use tracing::info;
+
+/// posestream edge: capture frames, estimate poses, publish keypoints and JPEGs to Kafka.
+///
+/// Settings come from built-in defaults, then the TOML file given by --config, then environment
+/// variables (POSE_EDGE_*), then flags.
+#[derive(Parser)]
+#[command(name = "pose-edge", version)]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Capture, estimate and publish until stopped (SIGINT/SIGTERM) or --max-frames is reached.
+    Run,
+    /// Check the configuration and that the broker answers; print a diagnosis.
+    Check,
+    /// Print the effective configuration (after file, environment and flags) and exit.
+    Config,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pose-edge: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = EdgeConfig::load(&cli.overrides)?;
+    match cli.command {
+        Command::Config => {
+            print!("{}", cfg.to_toml_redacted());
+            Ok(())
+        }
+        Command::Check => check(&cfg),
+        Command::Run => run_service(&cfg),
+    }
+}
+
+fn check(cfg: &EdgeConfig) -> anyhow::Result<()> {
+    println!("camera id     {}", cfg.camera_id()?);
+    println!("kafka         {}", cfg.kafka.redacted());
+    let source = run::open_source(cfg)?;
+    println!("source        ok: {}", source.describe());
+    match cfg.kafka.probe(Duration::from_secs(5)) {
+        Ok(n) => println!("broker        ok: {n} broker(s) answered"),
+        Err(e) => anyhow::bail!("broker        FAILED: {e} (is it running? `make broker`)"),
+    }
+    Ok(())
+}
+
+fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
+    let camera_id = cfg.camera_id()?;
+    let mut source = run::open_source(cfg)?;
+    let publisher = Publisher::new(
+        &cfg.kafka,
+        cfg.topics.clone(),
+        &format!("pose-edge-{camera_id}"),
+    )
+    .context("cannot create the Kafka producers")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_signal_watcher(stop.clone())?;
+    run::run(cfg, &camera_id, source.as_mut(), &publisher, &stop);
+    Ok(())
+}
+
+/// Sets `stop` on SIGINT or SIGTERM (a second signal exits at once).
+fn spawn_signal_watcher(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal runtime")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    return;
+                };
+                for _ in 0..2 {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                    if stop.swap(true, Ordering::Relaxed) {
+                        std::process::exit(130);
+                    }
+                    info!("stopping: flushing queued messages (signal again to exit now)");
+                }
+            })
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
+}

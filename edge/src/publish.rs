@@ -1,0 +1,257 @@
+//! Publishes keypoint and frame messages to Kafka, each kind with producer settings fit for it.
+//!
+//! Enqueueing never blocks: librdkafka queues locally up to a bound and sends in the background.
+//! When a queue is full the message is dropped and counted (frames are disposable; keypoints have
+//! a queue large enough to ride out a broker outage of several minutes). Delivery outcomes are
+//! counted by a producer context. Nothing here panics on a broker error.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use pose_shared::frame::FrameMeta;
+use pose_shared::kafka::KafkaSettings;
+use pose_shared::topics::Topics;
+use pose_shared::{EncodeError, KeypointMessage};
+use rdkafka::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use tracing::warn;
+
+/// Producer settings for keypoints, the downstream product: durable and in order.
+const KEYPOINT_PRODUCER: &[(&str, &str)] = &[
+    // Wait for all in-sync replicas; with idempotence, retries neither duplicate nor reorder.
+    ("acks", "all"),
+    ("enable.idempotence", "true"),
+    // Small batches: a few ms of delay, far fewer requests (and stored batches) at 30 msg/s.
+    ("linger.ms", "5"),
+    ("compression.type", "lz4"),
+    // Local buffer while the broker is away: 20 000 messages (~11 min at 30 fps, ~12 MB), each
+    // kept for up to 10 min before it counts as failed. Beyond that, new keypoints are dropped
+    // and counted; memory stays bounded.
+    ("queue.buffering.max.messages", "20000"),
+    ("message.timeout.ms", "600000"),
+];
+
+/// Producer settings for frames: disposable, so small buffers and short lives.
+const FRAME_PRODUCER: &[(&str, &str)] = &[
+    // The leader's acknowledgement is enough for an image that is stale within a second.
+    ("acks", "1"),
+    ("linger.ms", "5"),
+    // JPEG does not compress further.
+    ("compression.type", "none"),
+    // At most 4 MB queued (~200 frames of 20 KB at 320 px): when the broker is slow or gone,
+    // new frames are dropped at once instead of piling up.
+    ("queue.buffering.max.kbytes", "4096"),
+    // A frame that could not be delivered within 5 s is worthless to a live viewer.
+    ("message.timeout.ms", "5000"),
+];
+
+/// Counters of one message kind. `enqueued = delivered + failed + (still queued)`.
+#[derive(Debug, Default)]
+pub struct KindCounters {
+    /// Handed to librdkafka's queue.
+    pub enqueued: AtomicU64,
+    /// Acknowledged by the broker.
+    pub delivered: AtomicU64,
+    /// Given up by librdkafka (timeout, fatal broker error).
+    pub failed: AtomicU64,
+    /// Dropped before queueing: the local queue was full.
+    pub dropped_queue_full: AtomicU64,
+    /// Dropped before queueing: the message could not be encoded.
+    pub encode_errors: AtomicU64,
+}
+
+impl KindCounters {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// Counters of both kinds, shared with the status log and the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct PublishStats {
+    pub keypoints: KindCounters,
+    pub frames: KindCounters,
+}
+
+/// Why one message was not queued. Already counted when returned.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("local queue full; message dropped")]
+    QueueFull,
+    #[error("cannot encode keypoint message: {0}")]
+    Encode(#[from] EncodeError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Keypoints,
+    Frames,
+}
+
+/// Counts delivery reports on librdkafka's background thread.
+struct DeliveryCounter {
+    stats: Arc<PublishStats>,
+    kind: Kind,
+}
+
+impl DeliveryCounter {
+    fn counters(&self) -> &KindCounters {
+        match self.kind {
+            Kind::Keypoints => &self.stats.keypoints,
+            Kind::Frames => &self.stats.frames,
+        }
+    }
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let c = self.counters();
+        match result {
+            Ok(_) => {
+                c.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((err, _)) => {
+                let n = c.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    warn!(kind = ?self.kind, failed_total = n, error = %err, "delivery failed");
+                }
+            }
+        }
+    }
+}
+
+/// The edge's Kafka publisher: one producer per message kind.
+pub struct Publisher {
+    keypoints: ThreadedProducer<DeliveryCounter>,
+    frames: ThreadedProducer<DeliveryCounter>,
+    topics: Topics,
+    stats: Arc<PublishStats>,
+}
+
+impl Publisher {
+    /// Creates both producers. Fails only on invalid settings; an unreachable broker is not an
+    /// error here (librdkafka keeps trying, and the queues absorb the gap up to their bounds).
+    pub fn new(kafka: &KafkaSettings, topics: Topics, client_id: &str) -> Result<Self, KafkaError> {
+        let stats = Arc::new(PublishStats::default());
+        let make = |kind: Kind, settings: &[(&str, &str)]| {
+            let mut cfg = kafka.client_config(&format!("{client_id}-{kind:?}").to_lowercase());
+            for (k, v) in settings {
+                // Operator-supplied properties win over these defaults.
+                if !kafka.properties.contains_key(*k) {
+                    cfg.set(*k, *v);
+                }
+            }
+            cfg.create_with_context(DeliveryCounter {
+                stats: stats.clone(),
+                kind,
+            })
+        };
+        Ok(Self {
+            keypoints: make(Kind::Keypoints, KEYPOINT_PRODUCER)?,
+            frames: make(Kind::Frames, FRAME_PRODUCER)?,
+            topics,
+            stats,
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<PublishStats> {
+        &self.stats
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Queues one keypoint message (key = camera id). Never blocks.
+    pub fn publish_keypoints(&self, msg: &KeypointMessage) -> Result<(), PublishError> {
+        let c = &self.stats.keypoints;
+        let bytes = msg.encode().inspect_err(|_| {
+            c.encode_errors.fetch_add(1, Ordering::Relaxed);
+        })?;
+        let record = BaseRecord::to(&self.topics.keypoints)
+            .key(msg.camera_id.as_str())
+            .payload(bytes.as_slice())
+            .timestamp(ms(msg.capture_ts_us));
+        enqueue(&self.keypoints, record, c)
+    }
+
+    /// Queues one JPEG frame (key = camera id, metadata in headers). Never blocks.
+    pub fn publish_frame(&self, meta: &FrameMeta, jpeg: &[u8]) -> Result<(), PublishError> {
+        let headers =
+            meta.to_headers()
+                .iter()
+                .fold(OwnedHeaders::new_with_capacity(7), |h, (k, v)| {
+                    h.insert(Header {
+                        key: k,
+                        value: Some(v.as_bytes()),
+                    })
+                });
+        let record = BaseRecord::to(&self.topics.frames)
+            .key(meta.camera_id.as_str())
+            .payload(jpeg)
+            .headers(headers)
+            .timestamp(ms(meta.capture_ts_us));
+        enqueue(&self.frames, record, &self.stats.frames)
+    }
+
+    /// Waits up to `timeout` for queued messages to be delivered (call on shutdown: dropping a
+    /// producer discards its queue). Returns how many of each kind were still queued at the end.
+    pub fn flush(&self, timeout: Duration) -> (i32, i32) {
+        // Keypoints first: they are the product. Frames get what is left of the deadline.
+        let start = std::time::Instant::now();
+        let _ = self.keypoints.flush(timeout);
+        let _ = self.frames.flush(timeout.saturating_sub(start.elapsed()));
+        (
+            self.keypoints.in_flight_count(),
+            self.frames.in_flight_count(),
+        )
+    }
+}
+
+fn ms(us: u64) -> i64 {
+    i64::try_from(us / 1000).unwrap_or(i64::MAX)
+}
+
+fn enqueue(
+    producer: &ThreadedProducer<DeliveryCounter>,
+    record: BaseRecord<'_, str, [u8]>,
+    c: &KindCounters,
+) -> Result<(), PublishError> {
+    match producer.send(record) {
+        Ok(()) => {
+            c.enqueued.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+            let n = c.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                warn!(
+                    topic = record_topic(producer),
+                    dropped_total = n,
+                    "producer queue full; dropping"
+                );
+            }
+            Err(PublishError::QueueFull)
+        }
+        Err((e, _)) => {
+            c.failed.fetch_add(1, Ordering::Relaxed);
+            Err(e.into())
+        }
+    }
+}
+
+fn record_topic(producer: &ThreadedProducer<DeliveryCounter>) -> &'static str {
+    match producer.context().kind {
+        Kind::Keypoints => "keypoints",
+        Kind::Frames => "frames",
+    }
+}

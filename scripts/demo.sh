@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs pose-cloud and pose-edge against the local broker until Ctrl-C (called by `make demo`).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=$repo/target/release
+export RUST_LOG=${RUST_LOG:-info,rdkafka=warn}
+
+"$bin/pose-cloud" --status-interval 5 run &
+cloud=$!
+edge=
+trap 'kill -TERM $cloud ${edge}  2>/dev/null; wait $cloud ${edge} 2>/dev/null; echo "demo: stopped"' EXIT
+"$bin/pose-edge" --camera-id demo-cam run &
+edge=$!
+echo "demo: edge (pid $edge) and cloud (pid $cloud) running; Ctrl-C stops both" >&2
+wait $edge

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing posestream needs on Debian/Ubuntu, skipping what is there.
+#
+#   apt:   build-essential pkg-config libssl-dev zlib1g-dev python3 (librdkafka is built from
+#          source by the rdkafka crate and links OpenSSL and zlib; python3 runs the wire decoder test)
+#   cargo: the Rust toolchain must already be installed (rustup); crates come from crates.io
+#
+# Needs root (or sudo) only when a package is missing.
+set -euo pipefail
+
+packages=(build-essential pkg-config libssl-dev zlib1g-dev python3)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]})); then
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    echo "setup: installing ${missing[*]}" >&2
+    "${sudo[@]}" apt-get update -q
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    echo "setup: system packages present" >&2
+fi
+
+command -v cargo >/dev/null || {
+    echo "setup: cargo not found; install Rust with rustup (https://rustup.rs) first" >&2
+    exit 1
+}

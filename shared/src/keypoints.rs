@@ -1,0 +1,634 @@
+//! The keypoint message: the poses found in one inferred frame of one camera, and its codec.
+//!
+//! The byte layout is fixed and documented in `shared/WIRE.md`: a little-endian `u16` schema
+//! version, then the message body encoded by bincode 2 through serde with [`bincode_config`]
+//! (little-endian, fixed-width integers, no varints). Decoding never panics: every malformed
+//! input gives a [`DecodeError`].
+
+use std::borrow::Cow;
+
+use serde::de::{self, SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::SCHEMA_VERSION;
+use crate::camera::{CameraId, CameraIdError};
+use crate::skeleton::NUM_LANDMARKS;
+
+/// Most poses one message may carry (the estimator tracks one person; room for multi-person).
+pub const MAX_POSES: usize = 16;
+/// Largest encoded keypoint message, in bytes (header + [`MAX_POSES`] poses fit well below it).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// Bit 0 of the wire `flags` byte: a JPEG with the same camera id and sequence was published to
+/// the frames topic. Other bits are reserved: written as 0, ignored when read.
+const FLAG_FRAME_PUBLISHED: u8 = 0b0000_0001;
+
+/// The bincode 2 configuration of the message body: little-endian, fixed-width integers (a `u64`
+/// is always 8 bytes, a length prefix is a `u64`), and a read limit so that a forged length
+/// cannot make the decoder allocate more than [`MAX_MESSAGE_BYTES`].
+pub fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<MAX_MESSAGE_BYTES>()
+}
+
+/// One landmark. `x` and `y` are normalized to the source image (0..1 inside it, may fall
+/// slightly outside); `z` is depth relative to the hips on roughly the scale of `x` (smaller is
+/// closer); `visibility` and `presence` are probabilities in 0..1 (carried with 1/255 precision).
+///
+/// In JSON a landmark is the array `[x, y, z, visibility, presence]`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Landmark {
+    pub x: f32,
+    pub y: f32,
+    pub z: f32,
+    pub visibility: f32,
+    pub presence: f32,
+}
+
+/// One person: a confidence score in 0..1 and the 33 BlazePose landmarks, indexed like
+/// [`crate::skeleton::LANDMARK_NAMES`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pose {
+    pub score: f32,
+    #[serde(with = "landmarks_json")]
+    pub landmarks: [Landmark; NUM_LANDMARKS],
+}
+
+/// One inferred frame of one camera. Its JSON form (see [`KeypointMessage::to_json`]) is the
+/// human and HTTP view of the same data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeypointMessage {
+    /// The camera, also the Kafka key.
+    pub camera_id: CameraId,
+    /// Frame sequence number from the camera source, increasing by 1 per captured frame since the
+    /// edge process started (gaps mean frames that were captured but not inferred).
+    pub seq: u64,
+    /// When the frame was captured, in µs since the Unix epoch on the edge's clock.
+    pub capture_ts_us: u64,
+    /// Wall time spent on pose estimation for this frame, in µs.
+    pub inference_us: u32,
+    /// Source image width in pixels (the frame the landmarks are normalized to).
+    pub width: u32,
+    /// Source image height in pixels.
+    pub height: u32,
+    /// Whether a JPEG of this frame (same camera id and seq) was published to the frames topic.
+    /// False in privacy mode and for frames skipped by the JPEG rate limit.
+    pub frame_published: bool,
+    /// The poses found; empty when nobody was seen.
+    pub poses: Vec<Pose>,
+}
+
+/// Why a keypoint message could not be encoded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{0} poses in one message; at most {MAX_POSES} are allowed")]
+    TooManyPoses(usize),
+    #[error("pose {pose}: {field} is not a finite number")]
+    NonFinite { pose: usize, field: &'static str },
+    #[error("bincode encoding failed: {0}")]
+    Bincode(String),
+}
+
+/// Why bytes could not be decoded as a keypoint message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty message")]
+    Empty,
+    #[error("message truncated: {0} bytes are too few")]
+    Truncated(usize),
+    #[error("message is {0} bytes; at most {MAX_MESSAGE_BYTES} are allowed")]
+    TooLarge(usize),
+    #[error("unsupported schema version {found} (this decoder reads version {supported})")]
+    UnsupportedVersion { found: u16, supported: u16 },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("{0} bytes left over after the message")]
+    TrailingBytes(usize),
+    #[error("invalid camera id: {0}")]
+    CameraId(#[from] CameraIdError),
+    #[error("{0} poses in one message; at most {MAX_POSES} are allowed")]
+    TooManyPoses(usize),
+    #[error("pose {pose}: {field} is not a finite number")]
+    NonFinite { pose: usize, field: &'static str },
+}
+
+impl KeypointMessage {
+    /// Encodes the message in the wire format of `WIRE.md`.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::with_capacity(64 + self.poses.len() * 470);
+        self.encode_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the encoded message to `out` (lets a caller reuse one buffer).
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if self.poses.len() > MAX_POSES {
+            return Err(EncodeError::TooManyPoses(self.poses.len()));
+        }
+        for (i, pose) in self.poses.iter().enumerate() {
+            check_finite(i, pose).map_err(|field| EncodeError::NonFinite { pose: i, field })?;
+        }
+        let wire = WireMessage {
+            camera_id: Cow::Borrowed(self.camera_id.as_str()),
+            seq: self.seq,
+            capture_ts_us: self.capture_ts_us,
+            inference_us: self.inference_us,
+            width: self.width,
+            height: self.height,
+            flags: if self.frame_published {
+                FLAG_FRAME_PUBLISHED
+            } else {
+                0
+            },
+            poses: self.poses.iter().map(WirePose::from_pose).collect(),
+        };
+        out.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
+        bincode::serde::encode_into_std_write(&wire, out, bincode_config())
+            .map_err(|e| EncodeError::Bincode(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Decodes a message; never panics, whatever the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match bytes.len() {
+            0 => return Err(DecodeError::Empty),
+            1 => return Err(DecodeError::Truncated(1)),
+            n if n > MAX_MESSAGE_BYTES => return Err(DecodeError::TooLarge(n)),
+            _ => {}
+        }
+        let version = u16::from_le_bytes([bytes[0], bytes[1]]);
+        if version != SCHEMA_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let body = &bytes[2..];
+        let (wire, used): (WireMessage<'static>, usize) =
+            bincode::serde::decode_from_slice(body, bincode_config()).map_err(|e| match e {
+                bincode::error::DecodeError::UnexpectedEnd { .. } => {
+                    DecodeError::Truncated(bytes.len())
+                }
+                bincode::error::DecodeError::LimitExceeded => DecodeError::TooLarge(bytes.len()),
+                other => DecodeError::Malformed(other.to_string()),
+            })?;
+        if used != body.len() {
+            return Err(DecodeError::TrailingBytes(body.len() - used));
+        }
+        wire.into_message()
+    }
+
+    /// The JSON view: the message's fields plus `schema_version`, landmarks as
+    /// `[x, y, z, visibility, presence]` arrays.
+    pub fn to_json(&self) -> serde_json::Value {
+        #[derive(Serialize)]
+        struct View<'a> {
+            schema_version: u16,
+            #[serde(flatten)]
+            msg: &'a KeypointMessage,
+        }
+        serde_json::to_value(View {
+            schema_version: SCHEMA_VERSION,
+            msg: self,
+        })
+        .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn check_finite(_pose_index: usize, pose: &Pose) -> Result<(), &'static str> {
+    if !pose.score.is_finite() {
+        return Err("score");
+    }
+    for lm in &pose.landmarks {
+        for (v, name) in [
+            (lm.x, "x"),
+            (lm.y, "y"),
+            (lm.z, "z"),
+            (lm.visibility, "visibility"),
+            (lm.presence, "presence"),
+        ] {
+            if !v.is_finite() {
+                return Err(name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A probability in 0..1 as a byte: round(p · 255), clamped.
+fn quantize_unit(p: f32) -> u8 {
+    (p.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+fn dequantize_unit(q: u8) -> f32 {
+    f32::from(q) / 255.0
+}
+
+// ----- wire structs: exactly the layout of WIRE.md, field order is the byte order -----
+
+#[derive(Serialize, Deserialize)]
+struct WireMessage<'a> {
+    camera_id: Cow<'a, str>,
+    seq: u64,
+    capture_ts_us: u64,
+    inference_us: u32,
+    width: u32,
+    height: u32,
+    flags: u8,
+    poses: Vec<WirePose>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WirePose {
+    score: f32,
+    #[serde(with = "tuple33")]
+    landmarks: [WireLandmark; NUM_LANDMARKS],
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Default)]
+struct WireLandmark {
+    x: f32,
+    y: f32,
+    z: f32,
+    visibility: u8,
+    presence: u8,
+}
+
+impl WirePose {
+    fn from_pose(pose: &Pose) -> Self {
+        Self {
+            score: pose.score,
+            landmarks: pose.landmarks.map(|lm| WireLandmark {
+                x: lm.x,
+                y: lm.y,
+                z: lm.z,
+                visibility: quantize_unit(lm.visibility),
+                presence: quantize_unit(lm.presence),
+            }),
+        }
+    }
+}
+
+impl WireMessage<'_> {
+    fn into_message(self) -> Result<KeypointMessage, DecodeError> {
+        let camera_id = CameraId::new(self.camera_id.into_owned())?;
+        if self.poses.len() > MAX_POSES {
+            return Err(DecodeError::TooManyPoses(self.poses.len()));
+        }
+        let poses: Vec<Pose> = self
+            .poses
+            .into_iter()
+            .map(|p| Pose {
+                score: p.score,
+                landmarks: p.landmarks.map(|w| Landmark {
+                    x: w.x,
+                    y: w.y,
+                    z: w.z,
+                    visibility: dequantize_unit(w.visibility),
+                    presence: dequantize_unit(w.presence),
+                }),
+            })
+            .collect();
+        for (i, pose) in poses.iter().enumerate() {
+            check_finite(i, pose).map_err(|field| DecodeError::NonFinite { pose: i, field })?;
+        }
+        Ok(KeypointMessage {
+            camera_id,
+            seq: self.seq,
+            capture_ts_us: self.capture_ts_us,
+            inference_us: self.inference_us,
+            width: self.width,
+            height: self.height,
+            frame_published: self.flags & FLAG_FRAME_PUBLISHED != 0,
+            poses,
+        })
+    }
+}
+
+/// A fixed array of 33 as a serde tuple: bincode writes the elements back to back, with no
+/// length prefix.
+mod tuple33 {
+    use super::*;
+    use serde::ser::SerializeTuple;
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        arr: &[T; NUM_LANDMARKS],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(NUM_LANDMARKS)?;
+        for item in arr {
+            t.serialize_element(item)?;
+        }
+        t.end()
+    }
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<[T; NUM_LANDMARKS], D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + Copy + Default,
+    {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Copy + Default> Visitor<'de> for V<T> {
+            type Value = [T; NUM_LANDMARKS];
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "{NUM_LANDMARKS} landmarks")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = [T::default(); NUM_LANDMARKS];
+                for (i, slot) in out.iter_mut().enumerate() {
+                    *slot = seq
+                        .next_element()?
+                        .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_tuple(NUM_LANDMARKS, V(std::marker::PhantomData))
+    }
+}
+
+/// JSON form of the 33 landmarks: an array of `[x, y, z, visibility, presence]` arrays.
+mod landmarks_json {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        lms: &[Landmark; NUM_LANDMARKS],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(NUM_LANDMARKS))?;
+        for lm in lms {
+            seq.serialize_element(&[lm.x, lm.y, lm.z, lm.visibility, lm.presence])?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<[Landmark; NUM_LANDMARKS], D::Error> {
+        let rows: Vec<[f32; 5]> = Vec::deserialize(d)?;
+        let n = rows.len();
+        let lms: Vec<Landmark> = rows
+            .into_iter()
+            .map(|[x, y, z, visibility, presence]| Landmark {
+                x,
+                y,
+                z,
+                visibility,
+                presence,
+            })
+            .collect();
+        lms.try_into()
+            .map_err(|_| de::Error::invalid_length(n, &"33 landmarks"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_pose(k: f32) -> Pose {
+        let mut landmarks = [Landmark::default(); NUM_LANDMARKS];
+        for (i, lm) in landmarks.iter_mut().enumerate() {
+            let f = i as f32;
+            *lm = Landmark {
+                x: 0.1 + f * 0.02 + k,
+                y: 0.9 - f * 0.02,
+                z: -0.3 + f * 0.01,
+                visibility: (f / 32.0).min(1.0),
+                presence: 1.0 - f / 64.0,
+            };
+        }
+        Pose {
+            score: 0.93,
+            landmarks,
+        }
+    }
+
+    fn sample(poses: usize) -> KeypointMessage {
+        KeypointMessage {
+            camera_id: CameraId::new("cam-01").unwrap(),
+            seq: 123_456,
+            capture_ts_us: 1_764_000_000_123_456,
+            inference_us: 41_250,
+            width: 640,
+            height: 480,
+            frame_published: true,
+            poses: (0..poses).map(|i| sample_pose(i as f32 * 0.01)).collect(),
+        }
+    }
+
+    fn assert_close(a: &KeypointMessage, b: &KeypointMessage) {
+        assert_eq!(a.camera_id, b.camera_id);
+        assert_eq!(
+            (
+                a.seq,
+                a.capture_ts_us,
+                a.inference_us,
+                a.width,
+                a.height,
+                a.frame_published
+            ),
+            (
+                b.seq,
+                b.capture_ts_us,
+                b.inference_us,
+                b.width,
+                b.height,
+                b.frame_published
+            )
+        );
+        assert_eq!(a.poses.len(), b.poses.len());
+        for (p, q) in a.poses.iter().zip(&b.poses) {
+            assert_eq!(p.score, q.score);
+            for (l, m) in p.landmarks.iter().zip(&q.landmarks) {
+                assert_eq!((l.x, l.y, l.z), (m.x, m.y, m.z), "coordinates are exact");
+                assert!((l.visibility - m.visibility).abs() <= 0.5 / 255.0 + 1e-6);
+                assert!((l.presence - m.presence).abs() <= 0.5 / 255.0 + 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn round_trip_zero_one_and_many_poses() {
+        for n in [0, 1, 3, MAX_POSES] {
+            let msg = sample(n);
+            let bytes = msg.encode().unwrap();
+            let back = KeypointMessage::decode(&bytes).unwrap();
+            assert_close(&msg, &back);
+            // Decoding is idempotent: a decoded message re-encodes to the same bytes.
+            assert_eq!(back.encode().unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn one_pose_fits_the_size_target() {
+        let mut msg = sample(1);
+        msg.camera_id = CameraId::new("x".repeat(64)).unwrap();
+        let len = msg.encode().unwrap().len();
+        assert!(
+            len <= 600,
+            "one pose with the longest camera id takes {len} bytes"
+        );
+        // Exact size, as documented in WIRE.md: 2 + 45 + id + 466 per pose.
+        assert_eq!(len, 2 + 45 + 64 + 466);
+        assert_eq!(sample(0).encode().unwrap().len(), 2 + 45 + 6);
+    }
+
+    #[test]
+    fn layout_starts_as_documented() {
+        let bytes = sample(0).encode().unwrap();
+        assert_eq!(&bytes[0..2], &SCHEMA_VERSION.to_le_bytes());
+        assert_eq!(&bytes[2..10], &6u64.to_le_bytes(), "camera id length");
+        assert_eq!(&bytes[10..16], b"cam-01");
+        assert_eq!(&bytes[16..24], &123_456u64.to_le_bytes());
+    }
+
+    #[test]
+    fn quantization_clamps_probabilities() {
+        assert_eq!(quantize_unit(-1.0), 0);
+        assert_eq!(quantize_unit(2.0), 255);
+        assert_eq!(quantize_unit(0.5), 128);
+        assert_eq!(dequantize_unit(255), 1.0);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = sample(2).encode().unwrap();
+        for cut in 0..bytes.len() {
+            let err = KeypointMessage::decode(&bytes[..cut]).unwrap_err();
+            assert!(
+                matches!(err, DecodeError::Empty | DecodeError::Truncated(_)),
+                "cut at {cut}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_an_error() {
+        let mut bytes = sample(1).encode().unwrap();
+        bytes.push(0);
+        assert_eq!(
+            KeypointMessage::decode(&bytes),
+            Err(DecodeError::TrailingBytes(1))
+        );
+    }
+
+    #[test]
+    fn unknown_schema_versions_are_rejected() {
+        let mut bytes = sample(1).encode().unwrap();
+        for v in [0u16, 2, 0xFFFF] {
+            bytes[..2].copy_from_slice(&v.to_le_bytes());
+            assert_eq!(
+                KeypointMessage::decode(&bytes),
+                Err(DecodeError::UnsupportedVersion {
+                    found: v,
+                    supported: SCHEMA_VERSION
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn forged_lengths_do_not_allocate() {
+        // Camera id length u64::MAX, then a pose count of 2^40.
+        let mut bytes = SCHEMA_VERSION.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            KeypointMessage::decode(&bytes),
+            Err(DecodeError::TooLarge(_) | DecodeError::Truncated(_) | DecodeError::Malformed(_))
+        ));
+        let mut bytes = sample(0).encode().unwrap();
+        let n = bytes.len();
+        bytes[n - 8..].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(KeypointMessage::decode(&bytes).is_err());
+        // 17 poses claimed, each fully present: a well-formed but over-limit message.
+        let mut msg = sample(MAX_POSES);
+        msg.poses.push(sample_pose(0.0));
+        assert_eq!(msg.encode(), Err(EncodeError::TooManyPoses(MAX_POSES + 1)));
+    }
+
+    #[test]
+    fn invalid_fields_are_rejected() {
+        // A camera id that is not valid UTF-8, then one with a forbidden character.
+        let mut bytes = sample(0).encode().unwrap();
+        bytes[10] = 0xFF;
+        assert!(matches!(
+            KeypointMessage::decode(&bytes),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut bytes = sample(0).encode().unwrap();
+        bytes[10] = b'/';
+        assert!(matches!(
+            KeypointMessage::decode(&bytes),
+            Err(DecodeError::CameraId(_))
+        ));
+        // A NaN coordinate: x of the first landmark of the first pose.
+        let mut bytes = sample(1).encode().unwrap();
+        let x0 = 2 + 45 + 6 + 4;
+        bytes[x0..x0 + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert_eq!(
+            KeypointMessage::decode(&bytes),
+            Err(DecodeError::NonFinite {
+                pose: 0,
+                field: "x"
+            })
+        );
+        let mut msg = sample(1);
+        msg.poses[0].landmarks[5].z = f32::INFINITY;
+        assert_eq!(
+            msg.encode(),
+            Err(EncodeError::NonFinite {
+                pose: 0,
+                field: "z"
+            })
+        );
+    }
+
+    #[test]
+    fn reserved_flag_bits_are_ignored() {
+        let mut bytes = sample(0).encode().unwrap();
+        let flags = 2 + 8 + 6 + 8 + 8 + 4 + 4 + 4;
+        bytes[flags] = 0b1111_1110;
+        assert!(!KeypointMessage::decode(&bytes).unwrap().frame_published);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // A small deterministic xorshift generator: random bytes behind a valid version prefix.
+        let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+        let good = sample(1).encode().unwrap();
+        for round in 0..20_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let len = (s % 700) as usize;
+            let mut buf: Vec<u8> = (0..len)
+                .map(|i| (s.rotate_left(i as u32 % 64) >> 3) as u8)
+                .collect();
+            if round % 2 == 0 && len >= 2 {
+                buf[..2].copy_from_slice(&SCHEMA_VERSION.to_le_bytes());
+            }
+            let _ = KeypointMessage::decode(&buf);
+            // Also flip one byte of a good message.
+            let mut flipped = good.clone();
+            let at = (s as usize) % flipped.len();
+            flipped[at] ^= (s >> 32) as u8 | 1;
+            let _ = KeypointMessage::decode(&flipped);
+        }
+    }
+
+    #[test]
+    fn json_view() {
+        let msg = sample(1);
+        let v = msg.to_json();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["camera_id"], "cam-01");
+        assert_eq!(v["poses"][0]["landmarks"].as_array().unwrap().len(), 33);
+        assert_eq!(v["poses"][0]["landmarks"][0].as_array().unwrap().len(), 5);
+        let back: KeypointMessage = serde_json::from_value(v).unwrap();
+        assert_eq!(back, msg);
+    }
+}
