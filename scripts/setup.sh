@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building and testing posestream needs on Debian/Ubuntu, skipping what is there.
 #
-#   apt:   build-essential pkg-config libssl-dev zlib1g-dev python3 (librdkafka is built from
-#          source by the rdkafka crate and links OpenSSL and zlib; python3 runs the wire decoder test)
+#   apt:   build-essential pkg-config libssl-dev zlib1g-dev (librdkafka is built from source by the
+#          rdkafka crate and links OpenSSL and zlib); python3 python3-pip python3-venv (model
+#          fetching with pip, the wire decoder test, the MediaPipe reference); ffmpeg (unpacks the
+#          sample video)
 #   cargo: the Rust toolchain must already be installed (rustup); crates come from crates.io
 #
 # Needs root (or sudo) only when a package is missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config libssl-dev zlib1g-dev python3)
+packages=(build-essential pkg-config libssl-dev zlib1g-dev python3 python3-pip python3-venv ffmpeg)
 
 missing=()
 for p in "${packages[@]}"; do

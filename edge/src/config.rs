@@ -1,6 +1,6 @@
 //! The edge's configuration: built-in defaults, then a TOML file, then environment and flags.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -19,6 +19,7 @@ pub struct EdgeConfig {
     pub topics: Topics,
     pub source: SourceConfig,
     pub frames: FramesConfig,
+    pub pose: PoseConfig,
     /// Privacy mode: publish keypoints only; no image leaves the device.
     pub privacy: bool,
     /// Seconds between two status lines in the log.
@@ -33,6 +34,7 @@ impl Default for EdgeConfig {
             topics: Topics::default(),
             source: SourceConfig::default(),
             frames: FramesConfig::default(),
+            pose: PoseConfig::default(),
             privacy: false,
             status_interval_s: 10,
         }
@@ -83,12 +85,56 @@ impl Default for FramesConfig {
     }
 }
 
+/// Pose estimation: where the models and the LiteRT runtime are, and how many threads to use.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoseConfig {
+    /// Directory with `pose_detection.tflite`, `pose_landmark_full.tflite` and `libLiteRt.so`
+    /// (fetched by `models/fetch.sh`). Default: `./models`, else `models/` of the source tree the
+    /// binary was built in.
+    pub models_dir: Option<PathBuf>,
+    /// The LiteRT runtime library, if not in `models_dir`.
+    pub runtime_lib: Option<PathBuf>,
+    /// XNNPACK threads per model. 2 leaves the other cores of a 4-core Pi to capture, JPEG
+    /// encoding and Kafka (README "Pose estimation" has the measurements).
+    pub threads: u32,
+}
+
+impl Default for PoseConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: None,
+            runtime_lib: None,
+            threads: 2,
+        }
+    }
+}
+
+impl PoseConfig {
+    /// The model and runtime paths this configuration names.
+    pub fn model_paths(&self) -> crate::pose::ModelPaths {
+        let dir = self.models_dir.clone().unwrap_or_else(default_models_dir);
+        crate::pose::ModelPaths::new(&dir, self.runtime_lib.as_deref())
+    }
+}
+
+/// `./models` if it holds the detector, else `models/` of the source tree this binary was built
+/// from (so `target/release/pose-edge` works from anywhere in a checkout), else `./models`.
+fn default_models_dir() -> PathBuf {
+    let cwd = PathBuf::from("models");
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    [cwd.clone(), built]
+        .into_iter()
+        .find(|d| d.join(crate::pose::DETECTOR_FILE).is_file())
+        .unwrap_or(cwd)
+}
+
 /// Flags (and their environment variables) that override the file. Unset ones leave it alone.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Overrides {
     /// TOML configuration file (see `edge/pose-edge.example.toml`).
     #[arg(long, short, env = "POSE_EDGE_CONFIG", global = true)]
-    pub config: Option<std::path::PathBuf>,
+    pub config: Option<PathBuf>,
     /// Camera id (Kafka key): 1-64 of A-Z a-z 0-9 - _ . [default: host name]
     #[arg(long, env = "POSE_EDGE_CAMERA_ID", global = true)]
     pub camera_id: Option<String>,
@@ -133,6 +179,15 @@ pub struct Overrides {
     /// JPEG quality 1-100 [default: 75]
     #[arg(long, env = "POSE_EDGE_JPEG_QUALITY", global = true)]
     pub jpeg_quality: Option<u8>,
+    /// Directory of the models and libLiteRt.so [default: ./models]
+    #[arg(long, env = "POSE_EDGE_MODELS_DIR", global = true)]
+    pub models_dir: Option<PathBuf>,
+    /// The LiteRT runtime library [default: MODELS_DIR/libLiteRt.so]
+    #[arg(long, env = "POSE_EDGE_LITERT_LIB", global = true)]
+    pub litert_lib: Option<PathBuf>,
+    /// XNNPACK threads per model [default: 2]
+    #[arg(long, env = "POSE_EDGE_THREADS", global = true)]
+    pub threads: Option<u32>,
     /// Privacy mode: publish keypoints only, never frames
     #[arg(long, env = "POSE_EDGE_PRIVACY", global = true)]
     pub privacy: bool,
@@ -185,6 +240,13 @@ impl EdgeConfig {
         set(&mut self.source.max_frames, &o.max_frames);
         set(&mut self.frames.width, &o.frame_width);
         set(&mut self.frames.quality, &o.jpeg_quality);
+        if o.models_dir.is_some() {
+            self.pose.models_dir = o.models_dir.clone();
+        }
+        if o.litert_lib.is_some() {
+            self.pose.runtime_lib = o.litert_lib.clone();
+        }
+        set(&mut self.pose.threads, &o.threads);
         self.privacy |= o.privacy;
         set(&mut self.status_interval_s, &o.status_interval_s);
     }

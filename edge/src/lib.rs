@@ -1,7 +1,9 @@
 //! pose-edge: captures frames, estimates poses and publishes keypoints and JPEGs to Kafka.
 
 pub mod config;
+pub mod infer;
 pub mod jpeg;
+pub mod pose;
 pub mod publish;
 pub mod run;
 pub mod source;

@@ -9,6 +9,8 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pose_edge::config::{EdgeConfig, Overrides};
+use pose_edge::infer::{self, InferOptions};
+use pose_edge::pose::PoseEstimator;
 use pose_edge::publish::Publisher;
 use pose_edge::run;
 use tracing::info;
@@ -30,6 +32,23 @@ struct Cli {
 enum Command {
     /// Capture, estimate and publish until stopped (SIGINT/SIGTERM) or --max-frames is reached.
     Run,
+    /// Estimate poses in image files: one JSON line per image on stdout.
+    ///
+    /// Each line is {"image": PATH, "width": W, "height": H, "poses": [{"score": S, "landmarks":
+    /// [[x, y, z, visibility, presence], ... 33]]}] with x, y normalized to the image, or
+    /// {"image": PATH, "error": MESSAGE}. The exit status is 1 if any image failed.
+    Infer {
+        /// Treat the images as consecutive video frames (tracking and smoothing) and end with a
+        /// summary line {"summary": {"frames", "seconds", "fps", "detector_runs", ...}}.
+        #[arg(long)]
+        track: bool,
+        /// Also write each image with its skeleton drawn into DIR (PNG, same base name).
+        #[arg(long, value_name = "DIR")]
+        annotate: Option<std::path::PathBuf>,
+        /// Image files (JPEG or PNG).
+        #[arg(required = true)]
+        images: Vec<std::path::PathBuf>,
+    },
     /// Check the configuration and that the broker answers; print a diagnosis.
     Check,
     /// Print the effective configuration (after file, environment and flags) and exit.
@@ -63,6 +82,24 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check => check(&cfg),
+        Command::Infer {
+            track,
+            annotate,
+            images,
+        } => {
+            let paths = cfg.pose.model_paths();
+            let mut estimator = PoseEstimator::new(&paths, cfg.pose.threads)?;
+            let opts = InferOptions { track, annotate };
+            let failed = infer::run(
+                &mut estimator,
+                &images,
+                &opts,
+                &mut std::io::stdout().lock(),
+            )
+            .context("cannot write the results")?;
+            anyhow::ensure!(failed == 0, "{failed} of {} images failed", images.len());
+            Ok(())
+        }
         Command::Run => run_service(&cfg),
     }
 }

@@ -7,6 +7,7 @@
 //! * [`kafka`] (feature `kafka`): client settings shared by the edge and the cloud.
 
 pub mod camera;
+pub mod draw;
 pub mod frame;
 #[cfg(feature = "kafka")]
 pub mod kafka;
