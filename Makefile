@@ -36,8 +36,8 @@ broker: setup
 broker-stop:
 	@scripts/broker.sh stop
 
-# The whole pipeline on this machine: broker, edge (synthetic camera for now), cloud.
-demo: build models broker
+# The whole pipeline on this machine: broker, edge (pose estimation on a sample video), cloud.
+demo: build models samples broker
 	@scripts/demo.sh
 
 lint: setup

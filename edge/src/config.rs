@@ -45,8 +45,13 @@ impl Default for EdgeConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SourceConfig {
-    /// `synthetic`: a moving test pattern.
+    /// `synthetic` (a moving test pattern) or `images` (the images of `path`, as video frames).
     pub kind: String,
+    /// Directory of images for `kind = "images"`.
+    pub path: Option<PathBuf>,
+    /// Start again at the first image after the last (`images`).
+    #[serde(rename = "loop")]
+    pub looped: bool,
     pub width: u32,
     pub height: u32,
     pub fps: f64,
@@ -58,6 +63,8 @@ impl Default for SourceConfig {
     fn default() -> Self {
         Self {
             kind: "synthetic".to_owned(),
+            path: None,
+            looped: false,
             width: 640,
             height: 480,
             fps: 30.0,
@@ -95,6 +102,8 @@ pub struct PoseConfig {
     pub models_dir: Option<PathBuf>,
     /// The LiteRT runtime library, if not in `models_dir`.
     pub runtime_lib: Option<PathBuf>,
+    /// Run pose estimation (false: publish frames and empty keypoint messages, no models needed).
+    pub enabled: bool,
     /// XNNPACK threads per model. 2 leaves the other cores of a 4-core Pi to capture, JPEG
     /// encoding and Kafka (README "Pose estimation" has the measurements).
     pub threads: u32,
@@ -103,6 +112,7 @@ pub struct PoseConfig {
 impl Default for PoseConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             models_dir: None,
             runtime_lib: None,
             threads: 2,
@@ -158,9 +168,15 @@ pub struct Overrides {
     /// Frames topic [default: pose.frames]
     #[arg(long, env = "POSE_EDGE_FRAMES_TOPIC", global = true)]
     pub frames_topic: Option<String>,
-    /// Frame source: synthetic [default: synthetic]
+    /// Frame source: synthetic or images [default: synthetic]
     #[arg(long, env = "POSE_EDGE_SOURCE", global = true)]
     pub source: Option<String>,
+    /// Directory of images for --source images
+    #[arg(long, env = "POSE_EDGE_SOURCE_PATH", global = true)]
+    pub source_path: Option<PathBuf>,
+    /// Loop the images of --source images
+    #[arg(long = "loop", env = "POSE_EDGE_LOOP", global = true)]
+    pub looped: bool,
     /// Source width in px [default: 640]
     #[arg(long, env = "POSE_EDGE_WIDTH", global = true)]
     pub width: Option<u32>,
@@ -185,6 +201,9 @@ pub struct Overrides {
     /// The LiteRT runtime library [default: MODELS_DIR/libLiteRt.so]
     #[arg(long, env = "POSE_EDGE_LITERT_LIB", global = true)]
     pub litert_lib: Option<PathBuf>,
+    /// Do not estimate poses (keypoint messages carry no poses; no models needed)
+    #[arg(long, env = "POSE_EDGE_NO_POSE", global = true)]
+    pub no_pose: bool,
     /// XNNPACK threads per model [default: 2]
     #[arg(long, env = "POSE_EDGE_THREADS", global = true)]
     pub threads: Option<u32>,
@@ -234,6 +253,11 @@ impl EdgeConfig {
         set(&mut self.topics.keypoints, &o.keypoints_topic);
         set(&mut self.topics.frames, &o.frames_topic);
         set(&mut self.source.kind, &o.source);
+        if o.source_path.is_some() {
+            self.source.path = o.source_path.clone();
+        }
+        self.source.looped |= o.looped;
+        self.pose.enabled &= !o.no_pose;
         set(&mut self.source.width, &o.width);
         set(&mut self.source.height, &o.height);
         set(&mut self.source.fps, &o.fps);

@@ -109,6 +109,20 @@ fn check(cfg: &EdgeConfig) -> anyhow::Result<()> {
     println!("kafka         {}", cfg.kafka.redacted());
     let source = run::open_source(cfg)?;
     println!("source        ok: {}", source.describe());
+    if cfg.pose.enabled {
+        let paths = cfg.pose.model_paths();
+        PoseEstimator::new(&paths, cfg.pose.threads)?;
+        println!(
+            "pose          ok: models in {}, {} thread(s)",
+            paths
+                .detector
+                .parent()
+                .map_or_else(String::new, |p| p.display().to_string()),
+            cfg.pose.threads
+        );
+    } else {
+        println!("pose          disabled");
+    }
     match cfg.kafka.probe(Duration::from_secs(5)) {
         Ok(n) => println!("broker        ok: {n} broker(s) answered"),
         Err(e) => anyhow::bail!("broker        FAILED: {e} (is it running? `make broker`)"),
@@ -125,9 +139,24 @@ fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
         &format!("pose-edge-{camera_id}"),
     )
     .context("cannot create the Kafka producers")?;
+    let mut estimator = if cfg.pose.enabled {
+        Some(
+            PoseEstimator::new(&cfg.pose.model_paths(), cfg.pose.threads)
+                .context("cannot start pose estimation")?,
+        )
+    } else {
+        None
+    };
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_watcher(stop.clone())?;
-    run::run(cfg, &camera_id, source.as_mut(), &publisher, &stop);
+    run::run(
+        cfg,
+        &camera_id,
+        source.as_mut(),
+        estimator.as_mut(),
+        &publisher,
+        &stop,
+    );
     Ok(())
 }
 

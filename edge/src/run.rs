@@ -1,8 +1,8 @@
-//! The edge's main loop: take frames from the source, publish JPEGs and keypoint messages.
+//! The edge's main loop: take a frame, estimate the pose, publish the JPEG and the keypoints.
 //!
-//! Pose estimation plugs in between capture and publishing (the estimator issue); until then
-//! each keypoint message carries zero poses, so the cloud and downstream consumers already see the
-//! real stream shape (one message per frame, joinable on sequence number).
+//! Capture, inference and publishing run one after the other on one thread: a paced source does
+//! not queue frames while inference runs (it skips ahead), so latency stays at one frame. A
+//! capture thread with a latest-frame-wins mailbox replaces this with the edge-service work.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,8 +14,10 @@ use tracing::{info, warn};
 
 use crate::config::EdgeConfig;
 use crate::jpeg;
+use crate::pose::crop::RgbView;
+use crate::pose::{Mode, PoseEstimator};
 use crate::publish::{KindCounters, Publisher};
-use crate::source::{Source, synthetic::Synthetic};
+use crate::source::{Source, images::ImageDir, synthetic::Synthetic};
 
 /// How long shutdown waits for queued messages to reach the broker.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
@@ -28,7 +30,17 @@ pub fn open_source(cfg: &EdgeConfig) -> anyhow::Result<Box<dyn Source>> {
             cfg.source.height,
             cfg.source.fps,
         )?)),
-        other => anyhow::bail!("unknown source kind {other:?} (available: synthetic)"),
+        "images" => {
+            let dir = cfg.source.path.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("source kind images needs source.path (--source-path)")
+            })?;
+            Ok(Box::new(ImageDir::new(
+                dir,
+                cfg.source.fps,
+                cfg.source.looped,
+            )?))
+        }
+        other => anyhow::bail!("unknown source kind {other:?} (available: synthetic, images)"),
     }
 }
 
@@ -37,6 +49,8 @@ pub fn open_source(cfg: &EdgeConfig) -> anyhow::Result<Box<dyn Source>> {
 pub struct RunSummary {
     pub frames: u64,
     pub jpeg_errors: u64,
+    pub poses: u64,
+    pub inference_errors: u64,
 }
 
 /// Runs until the source ends, `max_frames` is reached or `stop` is set; then flushes.
@@ -45,6 +59,7 @@ pub fn run(
     cfg: &EdgeConfig,
     camera_id: &CameraId,
     source: &mut dyn Source,
+    mut estimator: Option<&mut PoseEstimator>,
     publisher: &Publisher,
     stop: &Arc<AtomicBool>,
 ) -> RunSummary {
@@ -71,6 +86,27 @@ pub fn run(
         };
         summary.frames += 1;
         let started = Instant::now();
+        let mut poses = Vec::new();
+        if let Some(est) = estimator.as_deref_mut() {
+            let view = RgbView::new(frame.width, frame.height, &frame.rgb);
+            let ts_us = i64::try_from(frame.capture_ts_us).unwrap_or(i64::MAX);
+            match view.map(|v| est.estimate(v, Mode::Track { ts_us })) {
+                Some(Ok(Some(p))) => poses.push(pose_shared::Pose {
+                    score: p.score,
+                    landmarks: p.landmarks,
+                }),
+                Some(Ok(None)) => {}
+                Some(Err(e)) => {
+                    summary.inference_errors += 1;
+                    if summary.inference_errors.is_power_of_two() {
+                        warn!(seq = frame.seq, error = %e, errors_total = summary.inference_errors, "pose estimation failed");
+                    }
+                }
+                None => summary.inference_errors += 1,
+            }
+        }
+        let inference_us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+        summary.poses += poses.len() as u64;
         let mut frame_published = false;
         if !cfg.privacy {
             match jpeg::encode(&frame, cfg.frames.width, cfg.frames.quality) {
@@ -94,21 +130,21 @@ pub fn run(
             camera_id: camera_id.clone(),
             seq: frame.seq,
             capture_ts_us: frame.capture_ts_us,
-            inference_us: u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX),
+            inference_us,
             width: frame.width,
             height: frame.height,
             frame_published,
-            poses: Vec::new(),
+            poses,
         };
         // Errors are counted by the publisher and logged there.
         let _ = publisher.publish_keypoints(&msg);
         if last_status.elapsed() >= status_every {
-            log_status(publisher, summary.frames);
+            log_status(publisher, &summary);
             last_status = Instant::now();
         }
     }
     let (kp_left, fr_left) = publisher.flush(FLUSH_DEADLINE);
-    log_status(publisher, summary.frames);
+    log_status(publisher, &summary);
     if kp_left + fr_left > 0 {
         warn!(
             keypoints = kp_left,
@@ -120,7 +156,7 @@ pub fn run(
     summary
 }
 
-fn log_status(publisher: &Publisher, frames: u64) {
+fn log_status(publisher: &Publisher, summary: &RunSummary) {
     let s = publisher.stats();
     let line = |c: &KindCounters| {
         format!(
@@ -132,7 +168,9 @@ fn log_status(publisher: &Publisher, frames: u64) {
         )
     };
     info!(
-        frames,
+        frames = summary.frames,
+        poses = summary.poses,
+        inference_errors = summary.inference_errors,
         keypoints = line(&s.keypoints),
         jpeg = line(&s.frames),
         "status"
