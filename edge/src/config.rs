@@ -20,6 +20,7 @@ pub struct EdgeConfig {
     pub source: SourceConfig,
     pub frames: FramesConfig,
     pub pose: PoseConfig,
+    pub pipeline: PipelineConfig,
     /// Privacy mode: publish keypoints only; no image leaves the device.
     pub privacy: bool,
     /// Seconds between two status lines in the log.
@@ -35,6 +36,7 @@ impl Default for EdgeConfig {
             source: SourceConfig::default(),
             frames: FramesConfig::default(),
             pose: PoseConfig::default(),
+            pipeline: PipelineConfig::default(),
             privacy: false,
             status_interval_s: 10,
         }
@@ -81,6 +83,8 @@ pub struct FramesConfig {
     pub width: u32,
     /// JPEG quality, 1-100.
     pub quality: u8,
+    /// Most JPEGs published per second (0: every captured frame).
+    pub max_fps: f64,
 }
 
 impl Default for FramesConfig {
@@ -88,6 +92,27 @@ impl Default for FramesConfig {
         Self {
             width: 320,
             quality: 75,
+            max_fps: 0.0,
+        }
+    }
+}
+
+/// Which frames go to inference. Whatever passes these, inference always takes the newest
+/// frame; older ones that it had no time for are dropped and counted.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Offer only every Nth captured frame to inference (1: every frame).
+    pub infer_every: u32,
+    /// At most this many inferences per second (0: as many as the CPU allows).
+    pub infer_max_fps: f64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            infer_every: 1,
+            infer_max_fps: 0.0,
         }
     }
 }
@@ -192,6 +217,15 @@ pub struct Overrides {
     /// Width of published JPEGs in px [default: 320]
     #[arg(long, env = "POSE_EDGE_FRAME_WIDTH", global = true)]
     pub frame_width: Option<u32>,
+    /// Most JPEGs published per second; 0 publishes every frame [default: 0]
+    #[arg(long, env = "POSE_EDGE_JPEG_MAX_FPS", global = true)]
+    pub jpeg_max_fps: Option<f64>,
+    /// Offer every Nth frame to inference [default: 1]
+    #[arg(long, env = "POSE_EDGE_INFER_EVERY", global = true)]
+    pub infer_every: Option<u32>,
+    /// At most this many inferences per second; 0 is unlimited [default: 0]
+    #[arg(long, env = "POSE_EDGE_INFER_MAX_FPS", global = true)]
+    pub infer_max_fps: Option<f64>,
     /// JPEG quality 1-100 [default: 75]
     #[arg(long, env = "POSE_EDGE_JPEG_QUALITY", global = true)]
     pub jpeg_quality: Option<u8>,
@@ -264,6 +298,9 @@ impl EdgeConfig {
         set(&mut self.source.max_frames, &o.max_frames);
         set(&mut self.frames.width, &o.frame_width);
         set(&mut self.frames.quality, &o.jpeg_quality);
+        set(&mut self.frames.max_fps, &o.jpeg_max_fps);
+        set(&mut self.pipeline.infer_every, &o.infer_every);
+        set(&mut self.pipeline.infer_max_fps, &o.infer_max_fps);
         if o.models_dir.is_some() {
             self.pose.models_dir = o.models_dir.clone();
         }

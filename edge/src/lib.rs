@@ -3,6 +3,7 @@
 pub mod config;
 pub mod infer;
 pub mod jpeg;
+pub mod mailbox;
 pub mod pose;
 pub mod publish;
 pub mod run;

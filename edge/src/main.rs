@@ -132,14 +132,14 @@ fn check(cfg: &EdgeConfig) -> anyhow::Result<()> {
 
 fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
     let camera_id = cfg.camera_id()?;
-    let mut source = run::open_source(cfg)?;
+    let source = run::open_source(cfg)?;
     let publisher = Publisher::new(
         &cfg.kafka,
         cfg.topics.clone(),
         &format!("pose-edge-{camera_id}"),
     )
     .context("cannot create the Kafka producers")?;
-    let mut estimator = if cfg.pose.enabled {
+    let estimator = if cfg.pose.enabled {
         Some(
             PoseEstimator::new(&cfg.pose.model_paths(), cfg.pose.threads)
                 .context("cannot start pose estimation")?,
@@ -149,14 +149,7 @@ fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_watcher(stop.clone())?;
-    run::run(
-        cfg,
-        &camera_id,
-        source.as_mut(),
-        estimator.as_mut(),
-        &publisher,
-        &stop,
-    );
+    run::run(cfg, &camera_id, source, estimator, &publisher, &stop);
     Ok(())
 }
 
