@@ -9,10 +9,10 @@ export RUST_LOG=${RUST_LOG:-info,rdkafka=warn}
 cloud=$!
 edge=
 trap 'kill -TERM $cloud ${edge}  2>/dev/null; wait $cloud ${edge} 2>/dev/null; echo "demo: stopped"' EXIT
-# A real video with a person (the carphone sample, 120 frames, looped at its 30 fps).
+# A real video with a person (the carphone sample, looped at its 29.97 fps), decoded by ffmpeg.
 samples=$("$repo/scripts/fetch-samples.sh")
-"$bin/pose-edge" --camera-id demo-cam --source images --source-path "$samples/carphone" --loop \
-    --fps 30 --status-interval 5 run &
+"$bin/pose-edge" --camera-id demo-cam --source video --source-path "$samples/carphone.mp4" --loop \
+    --status-interval 5 run &
 edge=$!
 echo "demo: edge (pid $edge) and cloud (pid $cloud) running; Ctrl-C stops both" >&2
 wait $edge

@@ -24,19 +24,20 @@ use tokio::sync::mpsc;
 
 const FRAMES: u64 = 45;
 
+/// The sample video of a person (120 frames, 176x144, 29.97 fps).
 fn carphone() -> PathBuf {
     let cache = std::env::var_os("POSESTREAM_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/posestream")
         });
-    let dir = cache.join("samples/carphone");
+    let file = cache.join("samples/carphone.mp4");
     assert!(
-        dir.is_dir(),
+        file.is_file(),
         "{} is missing: run `scripts/fetch-samples.sh` (or `make test`)",
-        dir.display()
+        file.display()
     );
-    dir
+    file
 }
 
 fn estimator() -> PoseEstimator {
@@ -48,7 +49,7 @@ fn estimator() -> PoseEstimator {
     PoseEstimator::new(&ModelPaths::new(&dir, None), 2).expect("models load")
 }
 
-/// Runs the edge loop on the carphone frames (45 frames at 60 fps) against `topics`.
+/// Runs the edge on the first 45 frames of the carphone video, at its own frame rate.
 fn run_edge(kafka: &KafkaSettings, topics: &Topics, privacy: bool) -> run::RunSummary {
     let mut cfg = EdgeConfig {
         kafka: kafka.clone(),
@@ -56,9 +57,8 @@ fn run_edge(kafka: &KafkaSettings, topics: &Topics, privacy: bool) -> run::RunSu
         privacy,
         ..Default::default()
     };
-    cfg.source.kind = "images".into();
+    cfg.source.kind = "video".into();
     cfg.source.path = Some(carphone());
-    cfg.source.fps = 60.0;
     cfg.source.max_frames = FRAMES;
     cfg.frames.width = 160;
     let camera = CameraId::new("carphone").unwrap();

@@ -47,13 +47,18 @@ impl Default for EdgeConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SourceConfig {
-    /// `synthetic` (a moving test pattern) or `images` (the images of `path`, as video frames).
+    /// `synthetic` (a moving test pattern), `images` (the images of directory `path` as video
+    /// frames), `video` (the video file `path`, any format ffmpeg reads) or `v4l2` (`device`).
     pub kind: String,
-    /// Directory of images for `kind = "images"`.
+    /// Directory of images (`images`) or video file (`video`).
     pub path: Option<PathBuf>,
-    /// Start again at the first image after the last (`images`).
+    /// Start again at the beginning after the end (`images`, `video`).
     #[serde(rename = "loop")]
     pub looped: bool,
+    /// Play a video file at its own frame rate (false: as fast as it decodes).
+    pub pace: bool,
+    /// V4L2 device (`v4l2`).
+    pub device: PathBuf,
     pub width: u32,
     pub height: u32,
     pub fps: f64,
@@ -67,6 +72,8 @@ impl Default for SourceConfig {
             kind: "synthetic".to_owned(),
             path: None,
             looped: false,
+            pace: true,
+            device: PathBuf::from("/dev/video0"),
             width: 640,
             height: 480,
             fps: 30.0,
@@ -193,15 +200,21 @@ pub struct Overrides {
     /// Frames topic [default: pose.frames]
     #[arg(long, env = "POSE_EDGE_FRAMES_TOPIC", global = true)]
     pub frames_topic: Option<String>,
-    /// Frame source: synthetic or images [default: synthetic]
+    /// Frame source: synthetic, images, video or v4l2 (see `pose-edge sources`) [default: synthetic]
     #[arg(long, env = "POSE_EDGE_SOURCE", global = true)]
     pub source: Option<String>,
-    /// Directory of images for --source images
+    /// Image directory (--source images) or video file (--source video)
     #[arg(long, env = "POSE_EDGE_SOURCE_PATH", global = true)]
     pub source_path: Option<PathBuf>,
-    /// Loop the images of --source images
+    /// Start the images or the video again at the end
     #[arg(long = "loop", env = "POSE_EDGE_LOOP", global = true)]
     pub looped: bool,
+    /// Read a video file as fast as it decodes instead of at its frame rate
+    #[arg(long, env = "POSE_EDGE_NO_PACE", global = true)]
+    pub no_pace: bool,
+    /// V4L2 device for --source v4l2 [default: /dev/video0]
+    #[arg(long, env = "POSE_EDGE_DEVICE", global = true)]
+    pub device: Option<PathBuf>,
     /// Source width in px [default: 640]
     #[arg(long, env = "POSE_EDGE_WIDTH", global = true)]
     pub width: Option<u32>,
@@ -291,6 +304,10 @@ impl EdgeConfig {
             self.source.path = o.source_path.clone();
         }
         self.source.looped |= o.looped;
+        self.source.pace &= !o.no_pace;
+        if let Some(d) = &o.device {
+            self.source.device = d.clone();
+        }
         self.pose.enabled &= !o.no_pose;
         set(&mut self.source.width, &o.width);
         set(&mut self.source.height, &o.height);

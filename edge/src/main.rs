@@ -51,6 +51,8 @@ enum Command {
     },
     /// Check the configuration and that the broker answers; print a diagnosis.
     Check,
+    /// List the frame sources available on this machine.
+    Sources,
     /// Print the effective configuration (after file, environment and flags) and exit.
     Config,
 }
@@ -82,6 +84,10 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check => check(&cfg),
+        Command::Sources => {
+            sources();
+            Ok(())
+        }
         Command::Infer {
             track,
             annotate,
@@ -128,6 +134,46 @@ fn check(cfg: &EdgeConfig) -> anyhow::Result<()> {
         Err(e) => anyhow::bail!("broker        FAILED: {e} (is it running? `make broker`)"),
     }
     Ok(())
+}
+
+fn sources() {
+    println!("synthetic   available: moving test pattern (--source synthetic)");
+    println!(
+        "images      available: a directory of PNG/JPEG files (--source images --source-path DIR)"
+    );
+    let ffmpeg = std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_owned)
+        });
+    match &ffmpeg {
+        Some(v) => println!("video       available: {v} (--source video --source-path FILE)"),
+        None => println!("video       unavailable: ffmpeg not found (apt-get install ffmpeg)"),
+    }
+    let devices = pose_edge::source::ffmpeg::v4l2_devices();
+    if devices.is_empty() {
+        println!("v4l2        no /dev/video* devices");
+    }
+    for (dev, name) in devices {
+        let how = if ffmpeg.is_some() {
+            ""
+        } else {
+            " (needs ffmpeg)"
+        };
+        println!(
+            "v4l2        {} {name:?}{how} (--source v4l2 --device {})",
+            dev.display(),
+            dev.display()
+        );
+    }
+    println!("libcamera   not in this build (see README, Sources)");
 }
 
 fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {

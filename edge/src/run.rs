@@ -26,6 +26,7 @@ use crate::mailbox::Mailbox;
 use crate::pose::crop::RgbView;
 use crate::pose::{Mode, PoseEstimator};
 use crate::publish::{KindCounters, Publisher};
+use crate::source::ffmpeg::{Ffmpeg, Input};
 use crate::source::{Frame, Source, images::ImageDir, synthetic::Synthetic};
 
 /// How long shutdown waits for queued messages to reach the broker.
@@ -49,7 +50,25 @@ pub fn open_source(cfg: &EdgeConfig) -> anyhow::Result<Box<dyn Source>> {
                 cfg.source.looped,
             )?))
         }
-        other => anyhow::bail!("unknown source kind {other:?} (available: synthetic, images)"),
+        "video" => {
+            let path = cfg.source.path.clone().ok_or_else(|| {
+                anyhow::anyhow!("source kind video needs source.path (--source-path)")
+            })?;
+            Ok(Box::new(Ffmpeg::open(Input::File {
+                path,
+                looped: cfg.source.looped,
+                paced: cfg.source.pace,
+            })?))
+        }
+        "v4l2" => Ok(Box::new(Ffmpeg::open(Input::V4l2 {
+            device: cfg.source.device.clone(),
+            width: cfg.source.width,
+            height: cfg.source.height,
+            fps: cfg.source.fps,
+        })?)),
+        other => anyhow::bail!(
+            "unknown source kind {other:?} (available: synthetic, images, video, v4l2; see `pose-edge sources`)"
+        ),
     }
 }
 

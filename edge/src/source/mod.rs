@@ -1,5 +1,6 @@
 //! Frame sources: where the edge's frames come from. One module per kind of source.
 
+pub mod ffmpeg;
 pub mod images;
 pub mod synthetic;
 
