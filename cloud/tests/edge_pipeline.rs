@@ -9,7 +9,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use pose_cloud::consume::{self, ConsumeConfig, ConsumeStats, Incoming};
@@ -64,8 +63,15 @@ fn run_edge(kafka: &KafkaSettings, topics: &Topics, privacy: bool) -> run::RunSu
     let camera = CameraId::new("carphone").unwrap();
     let source = run::open_source(&cfg).unwrap();
     let publisher = Publisher::new(kafka, topics.clone(), "test-edge").unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    run::run(&cfg, &camera, source, Some(estimator()), &publisher, &stop)
+    let shared = run::Shared::new(privacy);
+    run::run(
+        &cfg,
+        &camera,
+        source,
+        Some(estimator()),
+        &publisher,
+        &shared,
+    )
 }
 
 /// Everything on `topics`, read from the start until `want` messages or 30 s of nothing new.

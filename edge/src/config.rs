@@ -9,6 +9,9 @@ use pose_shared::kafka::{KafkaSettings, parse_property};
 use pose_shared::topics::Topics;
 use serde::{Deserialize, Serialize};
 
+/// Default Prometheus endpoint: loopback only; open it deliberately in the deployment.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
+
 /// Everything `pose-edge run` needs. Every field has a default, so an empty file is valid.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +28,8 @@ pub struct EdgeConfig {
     pub privacy: bool,
     /// Seconds between two status lines in the log.
     pub status_interval_s: u64,
+    /// Address of the Prometheus endpoint (`/metrics`), or "off".
+    pub metrics_addr: String,
 }
 
 impl Default for EdgeConfig {
@@ -39,6 +44,7 @@ impl Default for EdgeConfig {
             pipeline: PipelineConfig::default(),
             privacy: false,
             status_interval_s: 10,
+            metrics_addr: DEFAULT_METRICS_ADDR.to_owned(),
         }
     }
 }
@@ -254,6 +260,9 @@ pub struct Overrides {
     /// XNNPACK threads per model [default: 2]
     #[arg(long, env = "POSE_EDGE_THREADS", global = true)]
     pub threads: Option<u32>,
+    /// Prometheus endpoint address, or "off" [default: 127.0.0.1:9464]
+    #[arg(long, env = "POSE_EDGE_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<String>,
     /// Privacy mode: publish keypoints only, never frames
     #[arg(long, env = "POSE_EDGE_PRIVACY", global = true)]
     pub privacy: bool,
@@ -326,11 +335,13 @@ impl EdgeConfig {
         }
         set(&mut self.pose.threads, &o.threads);
         self.privacy |= o.privacy;
+        set(&mut self.metrics_addr, &o.metrics_addr);
         set(&mut self.status_interval_s, &o.status_interval_s);
     }
 
     fn validate(&self) -> anyhow::Result<()> {
         self.camera_id()?;
+        self.metrics_addr()?;
         anyhow::ensure!(
             !self.kafka.brokers.trim().is_empty(),
             "kafka.brokers is empty"
@@ -350,6 +361,17 @@ impl EdgeConfig {
             self.frames.width
         );
         Ok(())
+    }
+
+    /// The metrics endpoint's address; `None` when it is "off".
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        match self.metrics_addr.trim() {
+            "off" | "" => Ok(None),
+            a => a
+                .parse()
+                .map(Some)
+                .with_context(|| format!("metrics_addr {a:?} is not host:port or \"off\"")),
+        }
     }
 
     /// The configured camera id, or one made from the host name.

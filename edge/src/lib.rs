@@ -4,6 +4,7 @@ pub mod config;
 pub mod infer;
 pub mod jpeg;
 pub mod mailbox;
+pub mod metrics;
 pub mod pose;
 pub mod publish;
 pub mod run;

@@ -1,7 +1,7 @@
 //! `pose-edge`: the edge service's command line (a thin layer over the `pose_edge` library).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use std::io::IsTerminal;
@@ -12,7 +12,7 @@ use pose_edge::config::{EdgeConfig, Overrides};
 use pose_edge::infer::{self, InferOptions};
 use pose_edge::pose::PoseEstimator;
 use pose_edge::publish::Publisher;
-use pose_edge::run;
+use pose_edge::run::{self, Shared};
 use tracing::info;
 
 /// posestream edge: capture frames, estimate poses, publish keypoints and JPEGs to Kafka.
@@ -193,14 +193,32 @@ fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
     } else {
         None
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    spawn_signal_watcher(stop.clone())?;
-    run::run(cfg, &camera_id, source, estimator, &publisher, &stop);
+    let shared = Shared::new(cfg.privacy);
+    spawn_signal_watcher(shared.clone())?;
+    let metrics = match cfg.metrics_addr()? {
+        Some(addr) => {
+            let handle = pose_edge::metrics::spawn(
+                addr,
+                camera_id.clone(),
+                shared.clone(),
+                publisher.stats().clone(),
+            )
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            info!(%addr, "metrics at http://{addr}/metrics");
+            Some(handle)
+        }
+        None => None,
+    };
+    run::run(cfg, &camera_id, source, estimator, &publisher, &shared);
+    shared.stop.store(true, Ordering::Relaxed);
+    if let Some(h) = metrics {
+        let _ = h.join();
+    }
     Ok(())
 }
 
-/// Sets `stop` on SIGINT or SIGTERM (a second signal exits at once).
-fn spawn_signal_watcher(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+/// Sets `shared.stop` on SIGINT or SIGTERM (a second signal exits at once).
+fn spawn_signal_watcher(shared: Arc<Shared>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -219,7 +237,7 @@ fn spawn_signal_watcher(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
                         _ = tokio::signal::ctrl_c() => {}
                         _ = term.recv() => {}
                     }
-                    if stop.swap(true, Ordering::Relaxed) {
+                    if shared.stop.swap(true, Ordering::Relaxed) {
                         std::process::exit(130);
                     }
                     info!("stopping: flushing queued messages (signal again to exit now)");

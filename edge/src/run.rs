@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pose_shared::frame::FrameMeta;
+use pose_shared::metrics::Histogram;
 use pose_shared::time::now_us;
 use pose_shared::{CameraId, KeypointMessage};
 use tracing::{info, warn};
@@ -72,7 +73,25 @@ pub fn open_source(cfg: &EdgeConfig) -> anyhow::Result<Box<dyn Source>> {
     }
 }
 
-/// Counters of a run, shared by the stages, the status log and the metrics endpoint.
+/// What the stages, the status log, the metrics endpoint and the GPIO controller share.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub stats: RunStats,
+    /// Privacy mode, switchable while running (config, flag or the GPIO button).
+    pub privacy: AtomicBool,
+    /// Set to stop the run (signal handler).
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(privacy: bool) -> Arc<Self> {
+        let s = Self::default();
+        s.privacy.store(privacy, Ordering::Relaxed);
+        Arc::new(s)
+    }
+}
+
+/// Counters of a run.
 #[derive(Debug, Default)]
 pub struct RunStats {
     pub captured: AtomicU64,
@@ -91,6 +110,8 @@ pub struct RunStats {
     pub inference_us: AtomicU64,
     /// Capture-to-publish latency of keypoint messages since the last status line, µs.
     latencies: Mutex<Vec<u32>>,
+    /// The same latency, all run long, for the metrics endpoint.
+    pub latency: Histogram,
 }
 
 /// A point-in-time view of [`RunStats`] for logs and tests.
@@ -120,6 +141,7 @@ impl RunStats {
     }
 
     fn record_latency(&self, us: u64) {
+        self.latency.observe_us(us);
         let mut l = self.latencies.lock().unwrap_or_else(|p| p.into_inner());
         // Bounded: at most one status interval of samples (the status line empties it).
         if l.len() < 100_000 {
@@ -177,38 +199,18 @@ struct Captured {
     jpeg_published: bool,
 }
 
-/// Runs until the source ends, `max_frames` is reached or `stop` is set; then flushes. Blocking:
-/// it runs the capture stage on the calling thread and inference on a thread of its own.
+/// Runs until the source ends, `max_frames` is reached or `shared.stop` is set; then flushes.
+/// Blocking: it runs the capture stage on the calling thread and inference on a thread of its own.
 pub fn run(
-    cfg: &EdgeConfig,
-    camera_id: &CameraId,
-    source: Box<dyn Source>,
-    estimator: Option<PoseEstimator>,
-    publisher: &Publisher,
-    stop: &Arc<AtomicBool>,
-) -> RunSummary {
-    run_with_stats(
-        cfg,
-        camera_id,
-        source,
-        estimator,
-        publisher,
-        stop,
-        &Arc::new(RunStats::default()),
-    )
-}
-
-/// [`run`] with counters the caller keeps (for a metrics endpoint).
-pub fn run_with_stats(
     cfg: &EdgeConfig,
     camera_id: &CameraId,
     mut source: Box<dyn Source>,
     mut estimator: Option<PoseEstimator>,
     publisher: &Publisher,
-    stop: &Arc<AtomicBool>,
-    stats: &Arc<RunStats>,
+    shared: &Shared,
 ) -> RunSummary {
-    info!(camera = %camera_id, source = source.describe(), privacy = cfg.privacy,
+    let stats = &shared.stats;
+    info!(camera = %camera_id, source = source.describe(), privacy = shared.privacy.load(Ordering::Relaxed),
         pose = estimator.is_some(), kafka = %cfg.kafka.redacted(),
         keypoints_topic = %cfg.topics.keypoints, frames_topic = %cfg.topics.frames, "edge started");
     let mailbox: Mailbox<Captured> = Mailbox::default();
@@ -222,15 +224,7 @@ pub fn run_with_stats(
             warn!(error = %e, "cannot start the inference thread");
             return;
         }
-        capture_stage(
-            cfg,
-            camera_id,
-            source.as_mut(),
-            &mailbox,
-            publisher,
-            stats,
-            stop,
-        );
+        capture_stage(cfg, camera_id, source.as_mut(), &mailbox, publisher, shared);
         mailbox.close();
     });
     let (kp_left, fr_left) = publisher.flush(FLUSH_DEADLINE);
@@ -257,9 +251,9 @@ fn capture_stage(
     source: &mut dyn Source,
     mailbox: &Mailbox<Captured>,
     publisher: &Publisher,
-    stats: &RunStats,
-    stop: &AtomicBool,
+    shared: &Shared,
 ) {
+    let (stats, stop) = (&shared.stats, &shared.stop);
     let mut infer_gate = RateGate::new(cfg.pipeline.infer_every, cfg.pipeline.infer_max_fps);
     let mut jpeg_gate = RateGate::new(1, cfg.frames.max_fps);
     let status_every = Duration::from_secs(cfg.status_interval_s.max(1));
@@ -284,7 +278,7 @@ fn capture_stage(
         stats.captured.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut jpeg_published = false;
-        if !cfg.privacy {
+        if !shared.privacy.load(Ordering::Relaxed) {
             if jpeg_gate.admit(frame.seq, now) {
                 jpeg_published = publish_jpeg(cfg, camera_id, &frame, publisher, stats);
             } else {

@@ -12,6 +12,7 @@ pub mod frame;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod keypoints;
+pub mod metrics;
 pub mod skeleton;
 pub mod time;
 pub mod topics;
