@@ -11,6 +11,8 @@
 # Settings (environment):
 #   POSESTREAM_CACHE        cache root                  (default ~/.cache/posestream)
 #   POSESTREAM_BROKER_PORT  listener port on 127.0.0.1  (default 9092)
+#   POSESTREAM_BROKER_ADVERTISED_PORT  port advertised to clients (default: the listener port;
+#                           fault-injection tests put a proxy there)
 #   POSESTREAM_BROKER_DIR   pid file and log            (default <repo>/target/broker)
 #   POSESTREAM_PARTITIONS   partitions per topic        (default 4)
 #
@@ -28,6 +30,7 @@ root=$cache/broker/tansu-$TANSU_VERSION
 tansu=$root/bin/tansu
 port=${POSESTREAM_BROKER_PORT:-9092}
 addr=127.0.0.1:$port
+advertised=127.0.0.1:${POSESTREAM_BROKER_ADVERTISED_PORT:-$port}
 run_dir=${POSESTREAM_BROKER_DIR:-$repo/target/broker-$port}
 partitions=${POSESTREAM_PARTITIONS:-4}
 topics=(pose.keypoints pose.frames)
@@ -74,11 +77,11 @@ start() {
     (
         cd "$run_dir"
         {
-            echo "---- $(date -u +%FT%TZ) start tansu $TANSU_VERSION at $addr"
+            echo "---- $(date -u +%FT%TZ) start tansu $TANSU_VERSION at $addr (advertised $advertised)"
         } >>"$log_file"
         nohup "$tansu" broker \
             --listener-url "tcp://$addr" \
-            --advertised-listener-url "tcp://$addr" \
+            --advertised-listener-url "tcp://$advertised" \
             --storage-engine memory://tansu/ \
             --silent >>"$log_file" 2>&1 &
         echo $! >"$pid_file"

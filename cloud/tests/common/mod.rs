@@ -55,3 +55,66 @@ pub async fn fresh_topics(kafka: &KafkaSettings, test: &str) -> Topics {
     }
     topics
 }
+
+/// A TCP proxy in front of a real broker that can cut the network: `cut` closes every open
+/// connection and stops listening (new connections are refused), `restore` listens again. The
+/// broker keeps its state, as a real Kafka broker behind a failed link would.
+pub struct FaultProxy {
+    up: tokio::sync::watch::Sender<bool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl FaultProxy {
+    /// Proxies 127.0.0.1:`listen` to 127.0.0.1:`target`.
+    pub fn start(listen: u16, target: u16) -> Self {
+        let (up, mut rx) = tokio::sync::watch::channel(true);
+        let conns =
+            std::sync::Arc::new(std::sync::Mutex::new(Vec::<tokio::task::AbortHandle>::new()));
+        let registry = conns.clone();
+        tokio::spawn(async move {
+            loop {
+                while !*rx.borrow_and_update() {
+                    if rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+                let listener = loop {
+                    match tokio::net::TcpListener::bind(("127.0.0.1", listen)).await {
+                        Ok(l) => break l,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                };
+                loop {
+                    tokio::select! {
+                        accepted = listener.accept() => {
+                            let Ok((mut client, _)) = accepted else { continue };
+                            let task = tokio::spawn(async move {
+                                if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await {
+                                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                                }
+                            });
+                            registry.lock().unwrap().push(task.abort_handle());
+                        }
+                        changed = rx.changed() => {
+                            if changed.is_err() || !*rx.borrow() {
+                                break; // drops the listener: new connections are refused
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Self { up, conns }
+    }
+
+    pub fn cut(&self) {
+        let _ = self.up.send(false);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        let _ = self.up.send(true);
+    }
+}
