@@ -184,10 +184,10 @@ async fn edge_survives_a_broker_outage_and_resumes() {
     ));
     let mut during_outage = 0;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
-        if let Incoming::Keypoints(k) = m {
-            if (outage_start_us..outage_end_us).contains(&k.capture_ts_us) {
-                during_outage += 1;
-            }
+        if let Incoming::Keypoints(k) = m
+            && (outage_start_us..outage_end_us).contains(&k.capture_ts_us)
+        {
+            during_outage += 1;
         }
     }
     let _ = stop_tx.send(());
