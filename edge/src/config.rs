@@ -24,6 +24,7 @@ pub struct EdgeConfig {
     pub frames: FramesConfig,
     pub pose: PoseConfig,
     pub pipeline: PipelineConfig,
+    pub gpio: crate::gpio::GpioConfig,
     /// Privacy mode: publish keypoints only; no image leaves the device.
     pub privacy: bool,
     /// Seconds between two status lines in the log.
@@ -42,6 +43,7 @@ impl Default for EdgeConfig {
             frames: FramesConfig::default(),
             pose: PoseConfig::default(),
             pipeline: PipelineConfig::default(),
+            gpio: crate::gpio::GpioConfig::default(),
             privacy: false,
             status_interval_s: 10,
             metrics_addr: DEFAULT_METRICS_ADDR.to_owned(),
@@ -260,6 +262,12 @@ pub struct Overrides {
     /// XNNPACK threads per model [default: 2]
     #[arg(long, env = "POSE_EDGE_THREADS", global = true)]
     pub threads: Option<u32>,
+    /// GPIO pin (BCM) of the status LED (build with --features gpio)
+    #[arg(long, env = "POSE_EDGE_GPIO_LED_PIN", global = true)]
+    pub gpio_led_pin: Option<u8>,
+    /// GPIO pin (BCM) of the privacy button, wired to ground (build with --features gpio)
+    #[arg(long, env = "POSE_EDGE_GPIO_BUTTON_PIN", global = true)]
+    pub gpio_button_pin: Option<u8>,
     /// Prometheus endpoint address, or "off" [default: 127.0.0.1:9464]
     #[arg(long, env = "POSE_EDGE_METRICS_ADDR", global = true)]
     pub metrics_addr: Option<String>,
@@ -336,6 +344,12 @@ impl EdgeConfig {
         set(&mut self.pose.threads, &o.threads);
         self.privacy |= o.privacy;
         set(&mut self.metrics_addr, &o.metrics_addr);
+        if o.gpio_led_pin.is_some() {
+            self.gpio.led_pin = o.gpio_led_pin;
+        }
+        if o.gpio_button_pin.is_some() {
+            self.gpio.button_pin = o.gpio_button_pin;
+        }
         set(&mut self.status_interval_s, &o.status_interval_s);
     }
 

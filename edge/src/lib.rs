@@ -1,6 +1,7 @@
 //! pose-edge: captures frames, estimates poses and publishes keypoints and JPEGs to Kafka.
 
 pub mod config;
+pub mod gpio;
 pub mod infer;
 pub mod jpeg;
 pub mod mailbox;

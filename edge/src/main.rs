@@ -209,8 +209,12 @@ fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let gpio = pose_edge::gpio::spawn(&cfg.gpio, shared.clone(), publisher.stats().clone())?;
     run::run(cfg, &camera_id, source, estimator, &publisher, &shared);
     shared.stop.store(true, Ordering::Relaxed);
+    if let Some(h) = gpio {
+        let _ = h.join();
+    }
     if let Some(h) = metrics {
         let _ = h.join();
     }
