@@ -4,13 +4,13 @@
 #   make test    set up, start the local broker, run formatting, lints and every test
 #
 # Other targets: setup, build, models, samples, reference, broker, broker-stop, lint, unit (no
-# broker or models needed), bench-pose, clean.
+# broker or models needed), bench-pose, bench-edge, clean.
 
 SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: demo test setup build models samples reference broker broker-stop lint unit bench-pose clean
+.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera unit bench-pose bench-edge clean
 
 setup:
 	@scripts/setup.sh
@@ -40,16 +40,27 @@ broker-stop:
 demo: build models samples broker
 	@scripts/demo.sh
 
+# Every feature but libcamera (whose link needs the real library); `check-libcamera` covers it.
+FEATURES := --features pose-edge/gpio
+
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
+
+# Compile-check (clippy) the libcamera source against libcamera 0.4 headers from Debian 13.
+check-libcamera: setup
+	PKG_CONFIG_PATH="$$(scripts/libcamera-headers.sh)" $(CARGO) clippy -p pose-edge --features libcamera,gpio -- -D warnings
 
 # Pure-logic tests only (no broker needed).
 unit: setup
-	$(CARGO) test --workspace --all-features --lib
+	$(CARGO) test --workspace $(FEATURES) --lib
 
-test: lint models samples reference broker
-	$(CARGO) test --workspace --all-features
+test: lint check-libcamera models samples reference broker
+	$(CARGO) test --workspace $(FEATURES)
+
+# Edge latency over time with inference slower than the camera (see README "Edge service").
+bench-edge: build models samples broker
+	@bench/edge_latency.sh
 
 # posestream vs MediaPipe on the same video frames (see README "Pose estimation").
 bench-pose: build models samples reference

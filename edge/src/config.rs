@@ -67,6 +67,10 @@ pub struct SourceConfig {
     pub pace: bool,
     /// V4L2 device (`v4l2`).
     pub device: PathBuf,
+    /// Camera index in libcamera's list (`libcamera`; see `pose-edge sources`).
+    pub camera: usize,
+    /// libcamera pixel format: BGR888, RGB888, XBGR8888 or XRGB8888 (`libcamera`).
+    pub pixel_format: String,
     pub width: u32,
     pub height: u32,
     pub fps: f64,
@@ -82,6 +86,8 @@ impl Default for SourceConfig {
             looped: false,
             pace: true,
             device: PathBuf::from("/dev/video0"),
+            camera: 0,
+            pixel_format: "BGR888".to_owned(),
             width: 640,
             height: 480,
             fps: 30.0,

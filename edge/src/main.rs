@@ -173,7 +173,20 @@ fn sources() {
             dev.display()
         );
     }
-    println!("libcamera   not in this build (see README, Sources)");
+    #[cfg(feature = "libcamera")]
+    match pose_edge::source::libcamera::list() {
+        Ok(cams) if cams.is_empty() => println!("libcamera   no cameras"),
+        Ok(cams) => {
+            for (i, id) in cams {
+                println!("libcamera   camera {i}: {id} (--source libcamera, source.camera = {i})");
+            }
+        }
+        Err(e) => println!("libcamera   unavailable: {e}"),
+    }
+    #[cfg(not(feature = "libcamera"))]
+    println!(
+        "libcamera   not in this build (build with --features libcamera; needs libcamera >= 0.4)"
+    );
 }
 
 fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {

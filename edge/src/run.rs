@@ -67,8 +67,30 @@ pub fn open_source(cfg: &EdgeConfig) -> anyhow::Result<Box<dyn Source>> {
             height: cfg.source.height,
             fps: cfg.source.fps,
         })?)),
+        #[cfg(feature = "libcamera")]
+        "libcamera" => {
+            use crate::source::libcamera::{CameraSettings, Libcamera};
+            use crate::source::pixel::CameraFormat;
+            let format = CameraFormat::parse(&cfg.source.pixel_format).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "source.pixel_format {:?}: use BGR888, RGB888, XBGR8888 or XRGB8888",
+                    cfg.source.pixel_format
+                )
+            })?;
+            Ok(Box::new(Libcamera::open(CameraSettings {
+                index: cfg.source.camera,
+                width: cfg.source.width,
+                height: cfg.source.height,
+                fps: cfg.source.fps,
+                format,
+            })?))
+        }
+        #[cfg(not(feature = "libcamera"))]
+        "libcamera" => {
+            anyhow::bail!("this build has no libcamera support (build with `--features libcamera`)")
+        }
         other => anyhow::bail!(
-            "unknown source kind {other:?} (available: synthetic, images, video, v4l2; see `pose-edge sources`)"
+            "unknown source kind {other:?} (available: synthetic, images, video, v4l2, libcamera; see `pose-edge sources`)"
         ),
     }
 }

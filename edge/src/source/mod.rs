@@ -2,6 +2,9 @@
 
 pub mod ffmpeg;
 pub mod images;
+#[cfg(feature = "libcamera")]
+pub mod libcamera;
+pub mod pixel;
 pub mod synthetic;
 
 use std::fmt;
