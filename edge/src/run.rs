@@ -279,7 +279,8 @@ fn capture_stage(
     let mut infer_gate = RateGate::new(cfg.pipeline.infer_every, cfg.pipeline.infer_max_fps);
     let mut jpeg_gate = RateGate::new(1, cfg.frames.max_fps);
     let status_every = Duration::from_secs(cfg.status_interval_s.max(1));
-    let mut last_status = (Instant::now(), 0u64, 0u64);
+    // (when, frames, inferred, keypoints delivered, frames delivered) at the last status line
+    let mut last_status = (Instant::now(), 0u64, 0u64, 0u64, 0u64);
     while !stop.load(Ordering::Relaxed) {
         let captured = stats.captured.load(Ordering::Relaxed);
         if cfg.source.max_frames > 0 && captured >= cfg.source.max_frames {
@@ -323,12 +324,19 @@ fn capture_stage(
         if last_status.0.elapsed() >= status_every {
             let s = stats.summary();
             let secs = last_status.0.elapsed().as_secs_f64();
-            let rates = (
-                (s.frames - last_status.1) as f64 / secs,
-                (s.inferred - last_status.2) as f64 / secs,
+            let p = publisher.stats();
+            let (kd, fd) = (
+                KindCounters::get(&p.keypoints.delivered),
+                KindCounters::get(&p.frames.delivered),
             );
+            let rates = Rates {
+                capture: (s.frames - last_status.1) as f64 / secs,
+                infer: (s.inferred - last_status.2) as f64 / secs,
+                keypoints_published: kd.saturating_sub(last_status.3) as f64 / secs,
+                frames_published: fd.saturating_sub(last_status.4) as f64 / secs,
+            };
             log_status(publisher, stats, Some(rates));
-            last_status = (Instant::now(), s.frames, s.inferred);
+            last_status = (Instant::now(), s.frames, s.inferred, kd, fd);
         }
     }
 }
@@ -426,7 +434,15 @@ fn inference_stage(
 
 /// One status line: rates (capture and inference fps, when given), drops by reason, the
 /// capture-to-publish latency of the interval and the publisher's counters.
-fn log_status(publisher: &Publisher, stats: &RunStats, rates: Option<(f64, f64)>) {
+/// Per-second rates over one status interval.
+struct Rates {
+    capture: f64,
+    infer: f64,
+    keypoints_published: f64,
+    frames_published: f64,
+}
+
+fn log_status(publisher: &Publisher, stats: &RunStats, rates: Option<Rates>) {
     let s = stats.summary();
     let p = publisher.stats();
     let line = |c: &KindCounters| {
@@ -445,8 +461,12 @@ fn log_status(publisher: &Publisher, stats: &RunStats, rates: Option<(f64, f64)>
     };
     let latency = stats.take_latency_percentiles();
     info!(
-        capture_fps = rates.map(|r| format!("{:.1}", r.0)),
-        infer_fps = rates.map(|r| format!("{:.1}", r.1)),
+        capture_fps = rates.as_ref().map(|r| format!("{:.1}", r.capture)),
+        infer_fps = rates.as_ref().map(|r| format!("{:.1}", r.infer)),
+        keypoints_per_s = rates
+            .as_ref()
+            .map(|r| format!("{:.1}", r.keypoints_published)),
+        jpeg_per_s = rates.as_ref().map(|r| format!("{:.1}", r.frames_published)),
         infer_ms = format!("{infer_ms:.1}"),
         latency_p50_ms = latency.map(|l| format!("{:.1}", l.0)),
         latency_p99_ms = latency.map(|l| format!("{:.1}", l.1)),
