@@ -121,9 +121,9 @@ impl PoseEstimator {
     pub fn new(paths: &ModelPaths, threads: u32) -> Result<Self, RuntimeError> {
         let rt = Runtime::load(&paths.runtime)?;
         let detector = rt.load_model(&paths.detector, "pose_detection", threads)?;
-        detector.expect(224 * 224 * 3, &DETECTOR_OUTPUTS)?;
+        detector.check_shapes(224 * 224 * 3, &DETECTOR_OUTPUTS)?;
         let landmark = rt.load_model(&paths.landmark, "pose_landmark_full", threads)?;
-        landmark.expect(256 * 256 * 3, &LANDMARK_OUTPUTS)?;
+        landmark.check_shapes(256 * 256 * 3, &LANDMARK_OUTPUTS)?;
         Ok(Self {
             detector,
             landmark,

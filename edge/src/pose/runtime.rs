@@ -227,7 +227,11 @@ unsafe impl Send for Net {}
 
 impl Net {
     /// Checks that input `i` holds `floats` f32 values and output sizes are as listed.
-    pub fn expect(&self, input_floats: usize, output_floats: &[usize]) -> Result<(), RuntimeError> {
+    pub fn check_shapes(
+        &self,
+        input_floats: usize,
+        output_floats: &[usize],
+    ) -> Result<(), RuntimeError> {
         let shape = |reason: String| RuntimeError::Shape {
             path: self.path.clone(),
             reason,

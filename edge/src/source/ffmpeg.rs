@@ -8,10 +8,10 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use pose_shared::time::now_us;
 
+use super::pace::Pacer;
 use super::{Frame, Source, SourceError};
 
 /// What ffmpeg reads.
@@ -40,8 +40,7 @@ pub struct Ffmpeg {
     width: u32,
     height: u32,
     fps: f64,
-    period: Option<Duration>,
-    next_due: Option<Instant>,
+    pacer: Option<Pacer>,
     seq: u64,
 }
 
@@ -109,10 +108,8 @@ impl Ffmpeg {
             .stdout
             .take()
             .ok_or_else(|| SourceError::Config("ffmpeg has no stdout".into()))?;
-        let period = match &input {
-            Input::File { paced: true, .. } if fps > 0.0 => {
-                Some(Duration::from_secs_f64(1.0 / fps))
-            }
+        let pacer = match &input {
+            Input::File { paced: true, .. } if fps > 0.0 => Some(Pacer::new(fps)),
             _ => None,
         };
         Ok(Self {
@@ -122,8 +119,7 @@ impl Ffmpeg {
             width,
             height,
             fps,
-            period,
-            next_due: None,
+            pacer,
             seq: 0,
         })
     }
@@ -153,13 +149,8 @@ impl Source for Ffmpeg {
                 Err(e) => return Err(SourceError::Config(format!("cannot read from ffmpeg: {e}"))),
             }
         }
-        if let Some(period) = self.period {
-            let now = Instant::now();
-            let due = self.next_due.unwrap_or(now);
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            self.next_due = Some((due + period).max(Instant::now()));
+        if let Some(p) = &mut self.pacer {
+            p.wait();
         }
         let frame = Frame {
             seq: self.seq,

@@ -1,11 +1,11 @@
 //! Frames from a directory of images (PNG or JPEG, in file-name order), paced at a frame rate.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use pose_shared::time::now_us;
 use tracing::warn;
 
+use super::pace::Pacer;
 use super::{Frame, Source, SourceError};
 
 /// Plays the images of a directory as video frames, optionally in a loop. Images that cannot be
@@ -15,8 +15,7 @@ pub struct ImageDir {
     files: Vec<PathBuf>,
     next: usize,
     looped: bool,
-    period: Duration,
-    next_due: Option<Instant>,
+    pacer: Pacer,
     seq: u64,
     skipped: u64,
 }
@@ -54,8 +53,7 @@ impl ImageDir {
             files,
             next: 0,
             looped,
-            period: Duration::from_secs_f64(1.0 / fps),
-            next_due: None,
+            pacer: Pacer::new(fps),
             seq: 0,
             skipped: 0,
         })
@@ -95,13 +93,7 @@ impl Source for ImageDir {
                     continue;
                 }
             };
-            let now = Instant::now();
-            let due = self.next_due.unwrap_or(now);
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            let next = due + self.period;
-            self.next_due = Some(next.max(Instant::now()));
+            self.pacer.wait();
             let (width, height) = img.dimensions();
             let frame = Frame {
                 seq: self.seq,
@@ -120,7 +112,7 @@ impl Source for ImageDir {
             "{} images from {} at {:.1} fps{}",
             self.files.len(),
             self.dir.display(),
-            1.0 / self.period.as_secs_f64(),
+            self.pacer.fps(),
             if self.looped { ", looped" } else { "" }
         )
     }

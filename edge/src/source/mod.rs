@@ -4,6 +4,7 @@ pub mod ffmpeg;
 pub mod images;
 #[cfg(feature = "libcamera")]
 pub mod libcamera;
+pub mod pace;
 pub mod pixel;
 pub mod synthetic;
 

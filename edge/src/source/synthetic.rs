@@ -1,9 +1,8 @@
 //! A synthetic moving test pattern, paced at a fixed frame rate: for demos and tests without a camera.
 
-use std::time::{Duration, Instant};
-
 use pose_shared::time::now_us;
 
+use super::pace::Pacer;
 use super::{Frame, Source, SourceError};
 
 /// Colour bars with a bright square that moves across the image and a band that scrolls down,
@@ -11,8 +10,7 @@ use super::{Frame, Source, SourceError};
 pub struct Synthetic {
     width: u32,
     height: u32,
-    period: Duration,
-    next_due: Option<Instant>,
+    pacer: Pacer,
     seq: u64,
 }
 
@@ -31,8 +29,7 @@ impl Synthetic {
         Ok(Self {
             width,
             height,
-            period: Duration::from_secs_f64(1.0 / fps),
-            next_due: None,
+            pacer: Pacer::new(fps),
             seq: 0,
         })
     }
@@ -69,18 +66,7 @@ impl Synthetic {
 
 impl Source for Synthetic {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
-        let now = Instant::now();
-        let due = self.next_due.unwrap_or(now);
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        // Deadline pacing without drift; after a stall, restart from now instead of bursting.
-        let next = due + self.period;
-        self.next_due = Some(if next < Instant::now() {
-            Instant::now()
-        } else {
-            next
-        });
+        self.pacer.wait();
         let mut rgb = vec![0u8; self.width as usize * self.height as usize * 3];
         self.render(self.seq, &mut rgb);
         let frame = Frame {
@@ -99,7 +85,7 @@ impl Source for Synthetic {
             "synthetic test pattern {}x{} at {:.1} fps",
             self.width,
             self.height,
-            1.0 / self.period.as_secs_f64()
+            self.pacer.fps()
         )
     }
 }
