@@ -2,4 +2,5 @@
 
 pub mod config;
 pub mod consume;
+pub mod join;
 pub mod status;

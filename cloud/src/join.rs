@@ -1,0 +1,560 @@
+//! Joins frames and keypoints per camera on their sequence number, with bounded waiting.
+//!
+//! Rules (`shared/WIRE.md`, "Clocks and time"):
+//! * A frame and the keypoints of the same `seq` are emitted together as soon as both are there.
+//! * A frame waits for its keypoints at most `join_window`; then it is emitted with the newest
+//!   earlier keypoints no older than `max_keypoint_age` (by capture time), marked stale, or with
+//!   none. Inference runs slower than capture, so most frames have no keypoints of their own.
+//! * Keypoints whose frame was already emitted are late: counted and dropped (they still count
+//!   as the newest pose for the frames that follow).
+//! * Keypoints with `frame_published = false` never get a frame: from a camera in privacy mode
+//!   (no frame for `offline_after`) they are emitted alone, to be drawn on a blank canvas.
+//! * Frames older than one already emitted are dropped (a live view never goes back in time).
+//! * Every buffer is bounded; a camera that sends nothing for `offline_after` is offline.
+//!
+//! Time is passed in (`now`), so the rules are tested without sleeping.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pose_shared::{CameraId, KeypointMessage};
+
+use crate::consume::{FrameMessage, Incoming};
+
+/// Join settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JoinConfig {
+    /// How long a frame waits for its keypoints.
+    pub join_window: Duration,
+    /// Oldest keypoints (capture time before the frame's) drawn on a frame, as stale.
+    pub max_keypoint_age: Duration,
+    /// Silence after which a camera is offline (and without frames, in privacy mode).
+    pub offline_after: Duration,
+    /// Most frames, and most keypoint messages, buffered per camera.
+    pub max_pending: usize,
+}
+
+impl Default for JoinConfig {
+    fn default() -> Self {
+        Self {
+            join_window: Duration::from_millis(150),
+            max_keypoint_age: Duration::from_millis(500),
+            offline_after: Duration::from_secs(3),
+            max_pending: 64,
+        }
+    }
+}
+
+/// One joined result, ready to draw.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub camera_id: CameraId,
+    pub seq: u64,
+    pub capture_ts_us: u64,
+    /// `None`: privacy mode, draw the keypoints on a blank canvas.
+    pub frame: Option<Arc<FrameMessage>>,
+    pub keypoints: Option<Arc<KeypointMessage>>,
+    /// The keypoints belong to an earlier frame.
+    pub stale: bool,
+}
+
+/// What the joiner did, for `/metrics`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct JoinStats {
+    /// Frames emitted with their own keypoints.
+    pub joined: u64,
+    /// Frames emitted with earlier keypoints.
+    pub stale: u64,
+    /// Frames emitted without keypoints.
+    pub bare: u64,
+    /// Keypoints emitted alone (privacy mode).
+    pub keypoints_only: u64,
+    /// Keypoints that arrived after their frame had been emitted.
+    pub late: u64,
+    /// Frames older than one already emitted.
+    pub out_of_order: u64,
+    /// Messages pushed out of a full buffer.
+    pub overflow: u64,
+}
+
+/// A camera's state for the viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraState {
+    Live,
+    /// Keypoints arrive, frames do not.
+    Privacy,
+    Offline,
+}
+
+#[derive(Default)]
+struct Camera {
+    frames: BTreeMap<u64, (FrameMessage, Instant)>,
+    keypoints: BTreeMap<u64, KeypointMessage>,
+    /// Newest keypoints by seq, oldest first (for stale drawing).
+    recent: VecDeque<Arc<KeypointMessage>>,
+    emitted_up_to: Option<u64>,
+    last_message: Option<Instant>,
+    last_frame: Option<Instant>,
+}
+
+/// How many earlier keypoint messages are kept to draw on frames that have none of their own.
+const RECENT_KEYPOINTS: usize = 8;
+
+impl Camera {
+    fn remember(&mut self, k: Arc<KeypointMessage>) {
+        let pos = self
+            .recent
+            .iter()
+            .position(|r| r.seq > k.seq)
+            .unwrap_or(self.recent.len());
+        if self
+            .recent
+            .get(pos.wrapping_sub(1))
+            .is_some_and(|r| r.seq == k.seq)
+        {
+            return;
+        }
+        self.recent.insert(pos, k);
+        while self.recent.len() > RECENT_KEYPOINTS {
+            self.recent.pop_front();
+        }
+    }
+
+    /// The newest keypoints of an earlier frame, captured at most `max_age` before `capture_ts_us`.
+    fn earlier(
+        &self,
+        seq: u64,
+        capture_ts_us: u64,
+        max_age: Duration,
+    ) -> Option<Arc<KeypointMessage>> {
+        let max_age_us = u64::try_from(max_age.as_micros()).unwrap_or(u64::MAX);
+        self.recent
+            .iter()
+            .rev()
+            .find(|k| k.seq < seq)
+            .filter(|k| capture_ts_us.saturating_sub(k.capture_ts_us) <= max_age_us)
+            .cloned()
+    }
+
+    fn in_privacy(&self, now: Instant, offline_after: Duration) -> bool {
+        self.last_frame
+            .is_none_or(|t| now.saturating_duration_since(t) >= offline_after)
+    }
+}
+
+/// The joiner of all cameras.
+pub struct Joiner {
+    cfg: JoinConfig,
+    cameras: HashMap<CameraId, Camera>,
+    stats: JoinStats,
+}
+
+impl Joiner {
+    pub fn new(cfg: JoinConfig) -> Self {
+        Self {
+            cfg,
+            cameras: HashMap::new(),
+            stats: JoinStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &JoinStats {
+        &self.stats
+    }
+
+    /// Takes one message that arrived at `now`; appends what can be emitted to `out`.
+    pub fn push(&mut self, msg: Incoming, now: Instant, out: &mut Vec<Joined>) {
+        match msg {
+            Incoming::Frame(f) => self.push_frame(f, now, out),
+            Incoming::Keypoints(k) => self.push_keypoints(k, now, out),
+        }
+    }
+
+    fn push_frame(&mut self, f: FrameMessage, now: Instant, out: &mut Vec<Joined>) {
+        let cfg = self.cfg;
+        let cam = self.cameras.entry(f.meta.camera_id.clone()).or_default();
+        cam.last_message = Some(now);
+        cam.last_frame = Some(now);
+        let seq = f.meta.seq;
+        if cam.emitted_up_to.is_some_and(|e| seq <= e) {
+            self.stats.out_of_order += 1;
+            return;
+        }
+        if let Some(k) = cam.keypoints.remove(&seq) {
+            // Frames before this one will not get keypoints of their own any more.
+            Self::flush_before(cam, &mut self.stats, cfg, seq, out);
+            let k = Arc::new(k);
+            cam.remember(k.clone());
+            Self::emit(cam, &mut self.stats, f, Some(k), false, out);
+            return;
+        }
+        cam.frames.insert(seq, (f, now));
+        while cam.frames.len() > cfg.max_pending {
+            self.stats.overflow += 1;
+            if let Some((&oldest, _)) = cam.frames.iter().next() {
+                Self::flush_before(cam, &mut self.stats, cfg, oldest + 1, out);
+            }
+        }
+    }
+
+    fn push_keypoints(&mut self, k: KeypointMessage, now: Instant, out: &mut Vec<Joined>) {
+        let cfg = self.cfg;
+        let cam = self.cameras.entry(k.camera_id.clone()).or_default();
+        cam.last_message = Some(now);
+        let seq = k.seq;
+        if cam.emitted_up_to.is_some_and(|e| seq <= e) {
+            self.stats.late += 1;
+            cam.remember(Arc::new(k));
+            return;
+        }
+        if let Some((f, _)) = cam.frames.remove(&seq) {
+            Self::flush_before(cam, &mut self.stats, cfg, seq, out);
+            let k = Arc::new(k);
+            cam.remember(k.clone());
+            Self::emit(cam, &mut self.stats, f, Some(k), false, out);
+            return;
+        }
+        if !k.frame_published {
+            let k = Arc::new(k);
+            cam.remember(k.clone());
+            if cam.in_privacy(now, cfg.offline_after) {
+                self.stats.keypoints_only += 1;
+                out.push(Joined {
+                    camera_id: k.camera_id.clone(),
+                    seq,
+                    capture_ts_us: k.capture_ts_us,
+                    frame: None,
+                    keypoints: Some(k),
+                    stale: false,
+                });
+            }
+            return;
+        }
+        cam.keypoints.insert(seq, k);
+        while cam.keypoints.len() > cfg.max_pending {
+            self.stats.overflow += 1;
+            if let Some((_, oldest)) = cam.keypoints.pop_first() {
+                cam.remember(Arc::new(oldest));
+            }
+        }
+    }
+
+    /// Emits the frames that waited `join_window` without their keypoints.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Joined>) {
+        let cfg = self.cfg;
+        for cam in self.cameras.values_mut() {
+            let expired = cam
+                .frames
+                .iter()
+                .filter(|(_, (_, at))| now.saturating_duration_since(*at) >= cfg.join_window)
+                .map(|(&seq, _)| seq)
+                .max();
+            if let Some(seq) = expired {
+                Self::flush_before(cam, &mut self.stats, cfg, seq + 1, out);
+            }
+        }
+    }
+
+    /// Emits, in order, every buffered frame with a seq below `seq`, with earlier keypoints.
+    fn flush_before(
+        cam: &mut Camera,
+        stats: &mut JoinStats,
+        cfg: JoinConfig,
+        seq: u64,
+        out: &mut Vec<Joined>,
+    ) {
+        let later = cam.frames.split_off(&seq);
+        let waiting = std::mem::replace(&mut cam.frames, later);
+        for (s, (f, _)) in waiting {
+            let k = cam.earlier(s, f.meta.capture_ts_us, cfg.max_keypoint_age);
+            Self::emit(cam, stats, f, k, true, out);
+        }
+    }
+
+    fn emit(
+        cam: &mut Camera,
+        stats: &mut JoinStats,
+        f: FrameMessage,
+        k: Option<Arc<KeypointMessage>>,
+        stale: bool,
+        out: &mut Vec<Joined>,
+    ) {
+        match (&k, stale) {
+            (Some(_), false) => stats.joined += 1,
+            (Some(_), true) => stats.stale += 1,
+            (None, _) => stats.bare += 1,
+        }
+        cam.emitted_up_to = Some(cam.emitted_up_to.map_or(f.meta.seq, |e| e.max(f.meta.seq)));
+        // Keypoints waiting for frames that can no longer be shown are late.
+        let stale_keys: Vec<u64> = cam
+            .keypoints
+            .range(..=f.meta.seq)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in stale_keys {
+            if let Some(old) = cam.keypoints.remove(&s) {
+                stats.late += 1;
+                cam.remember(Arc::new(old));
+            }
+        }
+        let stale = stale && k.is_some();
+        out.push(Joined {
+            camera_id: f.meta.camera_id.clone(),
+            seq: f.meta.seq,
+            capture_ts_us: f.meta.capture_ts_us,
+            frame: Some(Arc::new(f)),
+            keypoints: k,
+            stale,
+        });
+    }
+
+    /// Each known camera's state at `now`.
+    pub fn states(&self, now: Instant) -> Vec<(CameraId, CameraState)> {
+        let mut v: Vec<(CameraId, CameraState)> = self
+            .cameras
+            .iter()
+            .map(|(id, cam)| {
+                let silent = cam
+                    .last_message
+                    .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.offline_after);
+                let state = if silent {
+                    CameraState::Offline
+                } else if cam.in_privacy(now, self.cfg.offline_after) {
+                    CameraState::Privacy
+                } else {
+                    CameraState::Live
+                };
+                (id.clone(), state)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pose_shared::frame::FrameMeta;
+
+    const CAM: &str = "cam-a";
+
+    fn frame(seq: u64) -> Incoming {
+        Incoming::Frame(FrameMessage {
+            meta: FrameMeta {
+                camera_id: CameraId::new(CAM).unwrap(),
+                seq,
+                capture_ts_us: 1_000_000 + seq * 33_333,
+                width: 32,
+                height: 24,
+            },
+            jpeg: vec![0xFF, 0xD8, 0xFF],
+        })
+    }
+
+    fn kp(seq: u64, frame_published: bool) -> Incoming {
+        Incoming::Keypoints(KeypointMessage {
+            camera_id: CameraId::new(CAM).unwrap(),
+            seq,
+            capture_ts_us: 1_000_000 + seq * 33_333,
+            inference_us: 1,
+            width: 32,
+            height: 24,
+            frame_published,
+            poses: vec![],
+        })
+    }
+
+    /// (seq, has frame, keypoints seq, stale) of each output.
+    fn summary(out: &[Joined]) -> Vec<(u64, bool, Option<u64>, bool)> {
+        out.iter()
+            .map(|j| {
+                (
+                    j.seq,
+                    j.frame.is_some(),
+                    j.keypoints.as_ref().map(|k| k.seq),
+                    j.stale,
+                )
+            })
+            .collect()
+    }
+
+    fn ms(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn frame_and_keypoints_join_in_either_order() {
+        let (t0, mut j, mut out) = (
+            Instant::now(),
+            Joiner::new(JoinConfig::default()),
+            Vec::new(),
+        );
+        j.push(frame(1), t0, &mut out);
+        assert!(out.is_empty(), "the frame waits for its keypoints");
+        j.push(kp(1, true), ms(t0, 20), &mut out);
+        j.push(kp(2, true), ms(t0, 40), &mut out);
+        j.push(frame(2), ms(t0, 50), &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![(1, true, Some(1), false), (2, true, Some(2), false)]
+        );
+        assert_eq!(j.stats().joined, 2);
+    }
+
+    #[test]
+    fn a_frame_without_keypoints_waits_the_window_then_takes_earlier_ones_as_stale() {
+        let (t0, mut j, mut out) = (
+            Instant::now(),
+            Joiner::new(JoinConfig::default()),
+            Vec::new(),
+        );
+        j.push(frame(1), t0, &mut out);
+        j.push(kp(1, true), t0, &mut out);
+        j.push(frame(2), ms(t0, 33), &mut out); // inference skipped frame 2
+        j.tick(ms(t0, 100), &mut out);
+        assert_eq!(out.len(), 1, "still inside the 150 ms window");
+        j.tick(ms(t0, 200), &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![(1, true, Some(1), false), (2, true, Some(1), true)]
+        );
+        assert_eq!(j.stats().stale, 1);
+    }
+
+    #[test]
+    fn keypoints_for_a_later_frame_release_earlier_frames_at_once() {
+        let (t0, mut j, mut out) = (
+            Instant::now(),
+            Joiner::new(JoinConfig::default()),
+            Vec::new(),
+        );
+        j.push(frame(1), t0, &mut out);
+        j.push(kp(1, true), t0, &mut out);
+        for s in 2..=4 {
+            j.push(frame(s), ms(t0, s * 33), &mut out);
+        }
+        // Keypoints are in order per camera: once 4 arrives, 2 and 3 will never get their own.
+        j.push(kp(4, true), ms(t0, 140), &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![
+                (1, true, Some(1), false),
+                (2, true, Some(1), true),
+                (3, true, Some(1), true),
+                (4, true, Some(4), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn old_keypoints_are_not_drawn_and_late_ones_are_counted() {
+        let cfg = JoinConfig {
+            max_keypoint_age: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let (t0, mut j, mut out) = (Instant::now(), Joiner::new(cfg), Vec::new());
+        j.push(frame(1), t0, &mut out);
+        j.push(kp(1, true), t0, &mut out);
+        j.push(frame(10), ms(t0, 300), &mut out); // captured 300 ms after frame 1
+        j.tick(ms(t0, 500), &mut out);
+        assert_eq!(
+            summary(&out)[1],
+            (10, true, None, false),
+            "keypoints older than 100 ms are not drawn"
+        );
+        assert_eq!(j.stats().bare, 1);
+        j.push(kp(10, true), ms(t0, 600), &mut out);
+        assert_eq!(j.stats().late, 1, "its frame was already shown");
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn frames_older_than_the_last_shown_are_dropped() {
+        let (t0, mut j, mut out) = (
+            Instant::now(),
+            Joiner::new(JoinConfig::default()),
+            Vec::new(),
+        );
+        j.push(frame(5), t0, &mut out);
+        j.push(kp(5, true), t0, &mut out);
+        j.push(frame(4), ms(t0, 10), &mut out);
+        assert_eq!(j.stats().out_of_order, 1);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn privacy_camera_emits_keypoints_alone() {
+        let (t0, mut j, mut out) = (
+            Instant::now(),
+            Joiner::new(JoinConfig::default()),
+            Vec::new(),
+        );
+        for s in 0..3 {
+            j.push(kp(s, false), ms(t0, s * 33), &mut out);
+        }
+        assert_eq!(
+            summary(&out),
+            vec![
+                (0, false, Some(0), false),
+                (1, false, Some(1), false),
+                (2, false, Some(2), false)
+            ]
+        );
+        assert_eq!(
+            j.states(ms(t0, 100)),
+            vec![(CameraId::new(CAM).unwrap(), CameraState::Privacy)]
+        );
+        assert_eq!(
+            j.states(ms(t0, 5_000)),
+            vec![(CameraId::new(CAM).unwrap(), CameraState::Offline)]
+        );
+    }
+
+    #[test]
+    fn keypoints_without_a_jpeg_on_a_live_camera_serve_the_next_frame() {
+        let (t0, mut j, mut out) = (
+            Instant::now(),
+            Joiner::new(JoinConfig::default()),
+            Vec::new(),
+        );
+        j.push(frame(0), t0, &mut out);
+        j.push(kp(0, true), t0, &mut out);
+        j.push(kp(1, false), ms(t0, 33), &mut out); // JPEG rate limit: no frame 1
+        j.push(frame(2), ms(t0, 66), &mut out);
+        j.tick(ms(t0, 300), &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![(0, true, Some(0), false), (2, true, Some(1), true)]
+        );
+        assert_eq!(
+            j.states(ms(t0, 300)),
+            vec![(CameraId::new(CAM).unwrap(), CameraState::Live)]
+        );
+    }
+
+    #[test]
+    fn buffers_stay_bounded() {
+        let cfg = JoinConfig {
+            max_pending: 4,
+            ..Default::default()
+        };
+        let (t0, mut j, mut out) = (Instant::now(), Joiner::new(cfg), Vec::new());
+        for s in 0..100 {
+            j.push(frame(s), t0, &mut out); // no keypoints, no tick
+        }
+        assert_eq!(out.len(), 96, "the oldest frames are pushed out, in order");
+        assert!(out.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(j.stats().overflow, 96);
+        let mut out2 = Vec::new();
+        for s in 200..300 {
+            j.push(kp(s, true), t0, &mut out2); // keypoints whose frames never come
+        }
+        assert!(
+            j.cameras
+                .values()
+                .all(|c| c.keypoints.len() <= 4 && c.recent.len() <= RECENT_KEYPOINTS)
+        );
+    }
+}
