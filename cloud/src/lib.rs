@@ -3,4 +3,5 @@
 pub mod config;
 pub mod consume;
 pub mod join;
+pub mod render;
 pub mod status;

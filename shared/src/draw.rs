@@ -57,6 +57,22 @@ impl<'a> Canvas<'a> {
         }
     }
 
+    /// A filled rectangle, clipped to the canvas.
+    pub fn fill_rect(&mut self, x: i64, y: i64, w: i64, h: i64, colour: [u8; 3]) {
+        let (x0, y0) = (x.max(0), y.max(0));
+        let (x1, y1) = (
+            (x + w).min(i64::from(self.width)),
+            (y + h).min(i64::from(self.height)),
+        );
+        for yy in y0..y1 {
+            let row = yy as usize * self.width as usize * 3;
+            for xx in x0..x1 {
+                let i = row + xx as usize * 3;
+                self.rgb[i..i + 3].copy_from_slice(&colour);
+            }
+        }
+    }
+
     /// A filled disc of radius `r` (px) at (cx, cy).
     pub fn disc(&mut self, cx: f32, cy: f32, r: f32, colour: [u8; 3], alpha: f32) {
         let r2 = r * r;

@@ -8,6 +8,7 @@
 
 pub mod camera;
 pub mod draw;
+pub mod font;
 pub mod frame;
 #[cfg(feature = "kafka")]
 pub mod kafka;

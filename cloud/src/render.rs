@@ -1,0 +1,255 @@
+//! Draws one joined result as a JPEG: the frame (or a blank canvas for a privacy camera), the
+//! skeleton, and an overlay with the camera id, fps and end-to-end latency. Done once per camera
+//! and frame, whatever the number of viewers.
+
+use image::codecs::jpeg::JpegEncoder;
+use image::{ExtendedColorType, ImageFormat};
+use pose_shared::draw::{Canvas, DEFAULT_PALETTE, draw_pose};
+use pose_shared::font::{draw_text, text_size};
+
+use crate::join::Joined;
+
+/// Width of the blank canvas a privacy camera's skeleton is drawn on.
+pub const PRIVACY_WIDTH: u32 = 320;
+const PRIVACY_BACKGROUND: [u8; 3] = [24, 26, 30];
+
+/// Numbers shown on the overlay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Overlay {
+    pub fps: f64,
+    /// Capture (edge clock) to now (cloud clock).
+    pub latency_ms: f64,
+}
+
+/// A drawn frame, JPEG-encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub seq: u64,
+    pub capture_ts_us: u64,
+    pub width: u32,
+    pub height: u32,
+    pub jpeg: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("frame is not a decodable JPEG: {0}")]
+    Decode(image::ImageError),
+    #[error("JPEG encoding failed: {0}")]
+    Encode(image::ImageError),
+    #[error("nothing to draw (no frame and no keypoints)")]
+    Empty,
+}
+
+/// Draws `j` with `overlay` and encodes it at `quality`.
+pub fn render(j: &Joined, overlay: Overlay, quality: u8) -> Result<Rendered, RenderError> {
+    let (width, height, mut rgb) = match (&j.frame, &j.keypoints) {
+        (Some(f), _) => {
+            let img = image::load_from_memory_with_format(&f.jpeg, ImageFormat::Jpeg)
+                .map_err(RenderError::Decode)?
+                .into_rgb8();
+            let (w, h) = img.dimensions();
+            (w, h, img.into_raw())
+        }
+        (None, Some(k)) => {
+            let w = PRIVACY_WIDTH;
+            let h = if k.width > 0 {
+                (u64::from(k.height) * u64::from(w) / u64::from(k.width)).clamp(16, 4096) as u32
+            } else {
+                240
+            };
+            let mut rgb = vec![0u8; w as usize * h as usize * 3];
+            for px in rgb.chunks_exact_mut(3) {
+                px.copy_from_slice(&PRIVACY_BACKGROUND);
+            }
+            (w, h, rgb)
+        }
+        (None, None) => return Err(RenderError::Empty),
+    };
+    if let Some(mut canvas) = Canvas::new(width, height, &mut rgb) {
+        if let Some(k) = &j.keypoints {
+            for pose in &k.poses {
+                draw_pose(&mut canvas, &pose.landmarks, &DEFAULT_PALETTE);
+            }
+        }
+        let scale = (width / 320).max(1) * 2;
+        let mut text = format!(
+            "{} {:.0} FPS {:.0} MS",
+            j.camera_id, overlay.fps, overlay.latency_ms
+        );
+        if j.stale {
+            text.push_str(" STALE");
+        }
+        if j.frame.is_none() {
+            text.push_str(" PRIVACY");
+        }
+        let (tw, th) = text_size(&text, scale);
+        canvas.fill_rect(0, 0, i64::from(tw) + 4, i64::from(th) + 2, [0, 0, 0]);
+        draw_text(&mut canvas, 2, 2, &text, scale, [255, 255, 255]);
+    }
+    let mut jpeg = Vec::with_capacity(rgb.len() / 8);
+    JpegEncoder::new_with_quality(&mut jpeg, quality.clamp(1, 100))
+        .encode(&rgb, width, height, ExtendedColorType::Rgb8)
+        .map_err(RenderError::Encode)?;
+    Ok(Rendered {
+        seq: j.seq,
+        capture_ts_us: j.capture_ts_us,
+        width,
+        height,
+        jpeg,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use pose_shared::frame::FrameMeta;
+    use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
+
+    use super::*;
+    use crate::consume::FrameMessage;
+
+    fn keypoints() -> KeypointMessage {
+        // A standing person: left side on the right of the image (facing the camera).
+        let landmarks = std::array::from_fn(|i| {
+            let side = pose_shared::skeleton::landmark_side(i);
+            let x = match side {
+                pose_shared::skeleton::Side::Left => 0.6,
+                pose_shared::skeleton::Side::Right => 0.4,
+                pose_shared::skeleton::Side::Centre => 0.5,
+            };
+            Landmark {
+                x,
+                y: 0.15 + 0.8 * i as f32 / 33.0,
+                z: 0.0,
+                visibility: 0.99,
+                presence: 0.99,
+            }
+        });
+        KeypointMessage {
+            camera_id: CameraId::new("cam-r").unwrap(),
+            seq: 7,
+            capture_ts_us: 1,
+            inference_us: 1,
+            width: 640,
+            height: 480,
+            frame_published: true,
+            poses: vec![Pose {
+                score: 0.9,
+                landmarks,
+            }],
+        }
+    }
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let rgb = vec![90u8; (w * h * 3) as usize];
+        JpegEncoder::new_with_quality(&mut out, 90)
+            .encode(&rgb, w, h, ExtendedColorType::Rgb8)
+            .unwrap();
+        out
+    }
+
+    fn joined(frame: Option<Vec<u8>>, k: Option<KeypointMessage>) -> Joined {
+        Joined {
+            camera_id: CameraId::new("cam-r").unwrap(),
+            seq: 7,
+            capture_ts_us: 1,
+            frame: frame.map(|jpeg| {
+                Arc::new(FrameMessage {
+                    meta: FrameMeta {
+                        camera_id: CameraId::new("cam-r").unwrap(),
+                        seq: 7,
+                        capture_ts_us: 1,
+                        width: 320,
+                        height: 240,
+                    },
+                    jpeg,
+                })
+            }),
+            keypoints: k.map(Arc::new),
+            stale: false,
+        }
+    }
+
+    fn count_near(rgb: &[u8], col: [u8; 3]) -> usize {
+        rgb.chunks(3)
+            .filter(|p| p.iter().zip(col).all(|(&a, b)| a.abs_diff(b) <= 40))
+            .count()
+    }
+
+    #[test]
+    fn draws_the_skeleton_in_both_colours_on_the_frame() {
+        let overlay = Overlay {
+            fps: 30.0,
+            latency_ms: 42.0,
+        };
+        let r = render(
+            &joined(Some(jpeg(320, 240)), Some(keypoints())),
+            overlay,
+            90,
+        )
+        .unwrap();
+        assert_eq!((r.width, r.height, r.seq), (320, 240, 7));
+        let img = image::load_from_memory(&r.jpeg).unwrap().into_rgb8();
+        assert!(
+            count_near(img.as_raw(), DEFAULT_PALETTE.left) > 30,
+            "left side drawn"
+        );
+        assert!(
+            count_near(img.as_raw(), DEFAULT_PALETTE.right) > 30,
+            "right side drawn"
+        );
+        assert!(
+            count_near(img.as_raw(), [255, 255, 255]) > 30,
+            "overlay text drawn"
+        );
+    }
+
+    #[test]
+    fn privacy_camera_gets_a_blank_canvas_of_the_source_aspect() {
+        let mut k = keypoints();
+        k.frame_published = false;
+        let r = render(
+            &joined(None, Some(k)),
+            Overlay {
+                fps: 10.0,
+                latency_ms: 5.0,
+            },
+            80,
+        )
+        .unwrap();
+        assert_eq!((r.width, r.height), (320, 240));
+        let img = image::load_from_memory(&r.jpeg).unwrap().into_rgb8();
+        assert!(count_near(img.as_raw(), PRIVACY_BACKGROUND) > 320 * 240 / 2);
+        assert!(count_near(img.as_raw(), DEFAULT_PALETTE.left) > 30);
+    }
+
+    #[test]
+    fn a_frame_that_is_not_a_jpeg_is_an_error() {
+        let bad = joined(Some(vec![0xFF, 0xD8, 0xFF, 0x00, 0x01]), None);
+        assert!(matches!(
+            render(
+                &bad,
+                Overlay {
+                    fps: 0.0,
+                    latency_ms: 0.0
+                },
+                80
+            ),
+            Err(RenderError::Decode(_))
+        ));
+        assert!(matches!(
+            render(
+                &joined(None, None),
+                Overlay {
+                    fps: 0.0,
+                    latency_ms: 0.0
+                },
+                80
+            ),
+            Err(RenderError::Empty)
+        ));
+    }
+}
