@@ -14,5 +14,5 @@ samples=$("$repo/scripts/fetch-samples.sh")
 "$bin/pose-edge" --camera-id demo-cam --source video --source-path "$samples/carphone.mp4" --loop \
     --status-interval 5 run &
 edge=$!
-echo "demo: edge (pid $edge) and cloud (pid $cloud) running; Ctrl-C stops both" >&2
+echo "demo: edge (pid $edge) and cloud (pid $cloud) running; open http://127.0.0.1:8080/ ; Ctrl-C stops both" >&2
 wait $edge

@@ -17,8 +17,67 @@ pub struct CloudConfig {
     pub kafka: KafkaSettings,
     pub topics: Topics,
     pub consume: ConsumeConfig,
+    pub http: HttpConfig,
+    pub join: JoinSettings,
     /// Seconds between two status lines in the log.
     pub status_interval_s: u64,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address of the viewer and API. Loopback by default: expose it through TLS and
+    /// authentication in front (see the deployment).
+    pub addr: String,
+    /// JPEG quality of the rendered frames, 1-100.
+    pub jpeg_quality: u8,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".to_owned(),
+            jpeg_quality: 80,
+        }
+    }
+}
+
+/// How frames and keypoints are joined (`cloud/src/join.rs`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JoinSettings {
+    /// How long a frame waits for its own keypoints, ms.
+    pub join_window_ms: u64,
+    /// Oldest earlier keypoints drawn on a frame (marked stale), ms of capture time.
+    pub max_keypoint_age_ms: u64,
+    /// Silence after which a camera is offline, ms.
+    pub offline_after_ms: u64,
+    /// Frames and keypoint messages buffered per camera.
+    pub max_pending: usize,
+}
+
+impl Default for JoinSettings {
+    fn default() -> Self {
+        Self {
+            join_window_ms: 150,
+            max_keypoint_age_ms: 500,
+            offline_after_ms: 3000,
+            max_pending: 64,
+        }
+    }
+}
+
+impl JoinSettings {
+    pub fn to_join_config(&self) -> crate::join::JoinConfig {
+        use std::time::Duration;
+        crate::join::JoinConfig {
+            join_window: Duration::from_millis(self.join_window_ms),
+            max_keypoint_age: Duration::from_millis(self.max_keypoint_age_ms),
+            offline_after: Duration::from_millis(self.offline_after_ms),
+            max_pending: self.max_pending.max(1),
+        }
+    }
 }
 
 impl Default for CloudConfig {
@@ -27,6 +86,8 @@ impl Default for CloudConfig {
             kafka: KafkaSettings::default(),
             topics: Topics::default(),
             consume: ConsumeConfig::default(),
+            http: HttpConfig::default(),
+            join: JoinSettings::default(),
             status_interval_s: 10,
         }
     }
@@ -58,6 +119,15 @@ pub struct Overrides {
     /// Frames topic [default: pose.frames]
     #[arg(long, env = "POSE_CLOUD_FRAMES_TOPIC", global = true)]
     pub frames_topic: Option<String>,
+    /// HTTP listen address of the viewer and API [default: 127.0.0.1:8080]
+    #[arg(long, env = "POSE_CLOUD_HTTP_ADDR", global = true)]
+    pub http_addr: Option<String>,
+    /// How long a frame waits for its keypoints, ms [default: 150]
+    #[arg(long, env = "POSE_CLOUD_JOIN_WINDOW_MS", global = true)]
+    pub join_window_ms: Option<u64>,
+    /// Oldest earlier keypoints drawn on a frame, ms [default: 500]
+    #[arg(long, env = "POSE_CLOUD_MAX_KEYPOINT_AGE_MS", global = true)]
+    pub max_keypoint_age_ms: Option<u64>,
     /// Consumer group id [default: pose-cloud]
     #[arg(long, env = "POSE_CLOUD_GROUP_ID", global = true)]
     pub group_id: Option<String>,
@@ -91,6 +161,15 @@ impl CloudConfig {
         if let Some(v) = o.status_interval_s {
             cfg.status_interval_s = v;
         }
+        if let Some(v) = &o.http_addr {
+            cfg.http.addr = v.clone();
+        }
+        if let Some(v) = o.join_window_ms {
+            cfg.join.join_window_ms = v;
+        }
+        if let Some(v) = o.max_keypoint_age_ms {
+            cfg.join.max_keypoint_age_ms = v;
+        }
         if let Some(v) = &o.offset_reset {
             cfg.consume.offset_reset = v.clone();
         }
@@ -103,6 +182,14 @@ impl CloudConfig {
         let mut shown = self.clone();
         shown.kafka = self.kafka.without_secrets();
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    /// The HTTP listen address.
+    pub fn http_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+        self.http
+            .addr
+            .parse()
+            .with_context(|| format!("http.addr {:?} is not host:port", self.http.addr))
     }
 
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {

@@ -1,7 +1,10 @@
-//! pose-cloud: consumes keypoints and frames from Kafka and serves them (viewer: its own issue).
+//! pose-cloud: consumes keypoints and frames from Kafka, joins and draws them, serves a viewer.
 
 pub mod config;
 pub mod consume;
+pub mod hub;
 pub mod join;
 pub mod render;
+pub mod serve;
+pub mod service;
 pub mod status;

@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Consume both topics and log a status line per camera until stopped (SIGINT/SIGTERM).
+    /// Consume both topics, join and draw them, serve the viewer and API until SIGINT/SIGTERM.
     Run,
     /// Print every message as one JSON line on stdout (keypoints in full, frames as metadata).
     Tail,
@@ -73,7 +73,7 @@ fn real_main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Run => runtime()?.block_on(consume_loop(&cfg, false)),
+        Command::Run => runtime()?.block_on(serve_loop(&cfg)),
         Command::Tail => runtime()?.block_on(consume_loop(&cfg, true)),
     }
 }
@@ -83,6 +83,100 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// The service: consumer → join → render → hub → HTTP, until a signal.
+async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
+    let addr = cfg.http_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let consumer = consume::subscribe(&cfg.kafka, &cfg.topics, &cfg.consume, "pose-cloud")
+        .context("cannot create the Kafka consumer")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = Arc::new(pose_cloud::serve::AppState {
+        hub: Arc::new(pose_cloud::hub::Hub::default()),
+        consume: Arc::new(ConsumeStats::default()),
+        join: Arc::default(),
+        render_errors: Default::default(),
+        ready: Default::default(),
+        shutdown: stop_rx.clone(),
+    });
+    let (tx, rx) = mpsc::channel::<Incoming>(256);
+    let mut consumer_stop = stop_rx.clone();
+    let consumer_task = tokio::spawn(consume::run(
+        consumer,
+        cfg.topics.clone(),
+        tx,
+        state.consume.clone(),
+        async move {
+            let _ = consumer_stop.wait_for(|s| *s).await;
+        },
+    ));
+    let service = tokio::spawn(pose_cloud::service::run(
+        rx,
+        cfg.join.to_join_config(),
+        cfg.http.jpeg_quality,
+        state.clone(),
+    ));
+    let status = {
+        let (state, every) = (
+            state.clone(),
+            Duration::from_secs(cfg.status_interval_s.max(1)),
+        );
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => log_cameras(&state),
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        })
+    };
+    info!(%addr, kafka = %cfg.kafka.redacted(), group = %cfg.consume.group_id, "viewer at http://{addr}/");
+    let app = pose_cloud::serve::router(state.clone());
+    let mut server_stop = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    });
+    tokio::select! {
+        r = server => r.context("HTTP server failed")?,
+        _ = shutdown_signal() => {}
+    }
+    // Ends the streams, the consumer (which commits) and the status task.
+    let _ = stop_tx.send(true);
+    consumer_task.await.context("consumer task failed")?;
+    service.await.context("service task failed")?;
+    let _ = status.await;
+    log_cameras(&state);
+    info!("cloud stopped");
+    Ok(())
+}
+
+fn log_cameras(state: &pose_cloud::serve::AppState) {
+    let g = ConsumeStats::get;
+    let c = &state.consume;
+    let j = state.join.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    info!(
+        keypoints = g(&c.keypoints),
+        frames = g(&c.frames),
+        keypoint_errors = g(&c.keypoint_errors),
+        frame_errors = g(&c.frame_errors),
+        kafka_errors = g(&c.kafka_errors),
+        joined = j.joined,
+        stale = j.stale,
+        late = j.late,
+        render_errors = state
+            .render_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        "status"
+    );
+    for cam in state.hub.cameras(std::time::Instant::now()) {
+        info!(camera = %cam.id, state = cam.state, fps = cam.fps, latency_ms = cam.latency_ms, viewers = cam.viewers, "camera");
+    }
 }
 
 /// Consumes until a signal; logs per-camera status, and with `print` writes JSON lines.

@@ -1,0 +1,256 @@
+//! The HTTP API and viewer: routes built in one function, so tests drive them on port 0.
+//!
+//! Long-lived responses (MJPEG, SSE) end by themselves when `shutdown` flips, so graceful
+//! shutdown never waits on a viewer.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures_util::stream::{self, Stream};
+use pose_shared::metrics::{Exposition, label_value, rss_bytes};
+use tokio::sync::{broadcast, watch};
+
+use crate::consume::ConsumeStats;
+use crate::hub::{Feed, Hub};
+use crate::join::JoinStats;
+
+/// The viewer page: plain HTML, CSS and JavaScript, embedded in the binary (no build step).
+const VIEWER_HTML: &str = include_str!("viewer.html");
+const BOUNDARY: &str = "posestream-frame";
+
+/// Everything the routes read.
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub consume: Arc<ConsumeStats>,
+    pub join: Arc<std::sync::Mutex<JoinStats>>,
+    /// Frames that could not be decoded or drawn.
+    pub render_errors: AtomicU64,
+    /// Set once the consumer runs.
+    pub ready: AtomicBool,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The router of every endpoint.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(VIEWER_HTML) }))
+        .route("/api/cameras", get(cameras))
+        .route("/api/cameras/{id}/keypoints", get(keypoints_sse))
+        .route("/cameras/{id}/snapshot.jpg", get(snapshot))
+        .route("/cameras/{id}/stream.mjpg", get(mjpeg))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn cameras(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    axum::Json(s.hub.cameras(Instant::now()))
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    if s.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "consumer not started\n")
+    }
+}
+
+fn not_found(id: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        format!("no camera {:?}\n", id.chars().take(64).collect::<String>()),
+    )
+        .into_response()
+}
+
+async fn snapshot(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let Some(feed) = s.hub.get(&id) else {
+        return not_found(&id);
+    };
+    let frame = feed.frames.borrow().clone();
+    match frame {
+        Some(r) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            r.jpeg.clone(),
+        )
+            .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no frame yet\n").into_response(),
+    }
+}
+
+/// Counts a viewer for as long as its response lives.
+struct ViewerGuard(Arc<Feed>);
+
+impl ViewerGuard {
+    fn new(feed: Arc<Feed>) -> Self {
+        feed.viewers.fetch_add(1, Ordering::Relaxed);
+        Self(feed)
+    }
+}
+
+impl Drop for ViewerGuard {
+    fn drop(&mut self) {
+        self.0.viewers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `multipart/x-mixed-replace` of the camera's rendered frames: each part is the newest frame
+/// when the viewer is ready for it (a slow viewer skips frames).
+async fn mjpeg(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let Some(feed) = s.hub.get(&id) else {
+        return not_found(&id);
+    };
+    let rx = feed.frames.subscribe();
+    let state = (rx, s.shutdown.clone(), ViewerGuard::new(feed), true);
+    let parts = stream::unfold(state, |(mut rx, mut stop, guard, first)| async move {
+        // The current frame goes out at once; after that, each new one.
+        if !first || rx.borrow().is_none() {
+            tokio::select! {
+                changed = rx.changed() => changed.ok()?,
+                _ = stop.wait_for(|s| *s) => return None,
+            }
+        }
+        if *stop.borrow() {
+            return None;
+        }
+        let frame = rx.borrow_and_update().clone()?;
+        let mut part = format!(
+            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+            frame.jpeg.len()
+        )
+        .into_bytes();
+        part.extend_from_slice(&frame.jpeg);
+        part.extend_from_slice(b"\r\n");
+        Some((
+            Ok::<_, Infallible>(Bytes::from(part)),
+            (rx, stop, guard, false),
+        ))
+    });
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                format!("multipart/x-mixed-replace; boundary={BOUNDARY}"),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Body::from_stream(parts),
+    )
+        .into_response()
+}
+
+/// Server-Sent Events: every keypoint message of the camera as JSON (`event: keypoints`); a
+/// subscriber that falls behind gets `event: lagged` with the number of messages it missed.
+async fn keypoints_sse(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
+    let feed = s.hub.get(&id).ok_or_else(|| not_found(&id))?;
+    let rx = feed.keypoints.subscribe();
+    let state = (rx, s.shutdown.clone(), ViewerGuard::new(feed));
+    let events = stream::unfold(state, |(mut rx, mut stop, guard)| async move {
+        let ev = tokio::select! {
+            msg = rx.recv() => match msg {
+                Ok(json) => Event::default().event("keypoints").data(json.as_ref()),
+                Err(broadcast::error::RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            },
+            _ = stop.wait_for(|s| *s) => return None,
+        };
+        Some((Ok(ev), (rx, stop, guard)))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let c = &s.consume;
+    let j = s.join.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut e = Exposition::default();
+    e.counter(
+        "pose_cloud_consumed_total",
+        "Messages consumed and decoded, by topic kind.",
+        &[
+            ("kind=\"keypoints\"", g(&c.keypoints)),
+            ("kind=\"frames\"", g(&c.frames)),
+        ],
+    );
+    e.counter(
+        "pose_cloud_decode_errors_total",
+        "Messages skipped as malformed, by topic kind.",
+        &[
+            ("kind=\"keypoints\"", g(&c.keypoint_errors)),
+            ("kind=\"frames\"", g(&c.frame_errors)),
+        ],
+    );
+    e.counter(
+        "pose_cloud_kafka_errors_total",
+        "Kafka consumer errors.",
+        &[("", g(&c.kafka_errors))],
+    );
+    e.counter(
+        "pose_cloud_join_total",
+        "Join outcomes.",
+        &[
+            ("outcome=\"joined\"", j.joined),
+            ("outcome=\"stale\"", j.stale),
+            ("outcome=\"bare\"", j.bare),
+            ("outcome=\"keypoints_only\"", j.keypoints_only),
+            ("outcome=\"late\"", j.late),
+            ("outcome=\"out_of_order\"", j.out_of_order),
+            ("outcome=\"overflow\"", j.overflow),
+        ],
+    );
+    e.counter(
+        "pose_cloud_render_errors_total",
+        "Frames that could not be decoded or drawn.",
+        &[("", g(&s.render_errors))],
+    );
+    let feeds = s.hub.feeds();
+    let labels: Vec<String> = feeds
+        .iter()
+        .map(|(id, _)| format!("camera=\"{}\"", label_value(id.as_str())))
+        .collect();
+    let viewers: Vec<(&str, f64)> = labels
+        .iter()
+        .zip(&feeds)
+        .map(|(l, (_, f))| (l.as_str(), f.viewers.load(Ordering::Relaxed) as f64))
+        .collect();
+    e.gauge(
+        "pose_cloud_viewers",
+        "Connected viewers (MJPEG and SSE), by camera.",
+        &viewers,
+    );
+    let hist: Vec<(&str, &pose_shared::metrics::Histogram)> = labels
+        .iter()
+        .zip(&feeds)
+        .map(|(l, (_, f))| (l.as_str(), &f.latency))
+        .collect();
+    e.histogram(
+        "pose_cloud_latency_seconds",
+        "Edge capture to rendered frame, by camera.",
+        &hist,
+    );
+    e.gauge(
+        "pose_cloud_resident_memory_bytes",
+        "Resident set size.",
+        &[("", rss_bytes() as f64)],
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        e.finish(),
+    )
+}

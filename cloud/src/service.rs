@@ -1,0 +1,79 @@
+//! The cloud service: consume both topics, join per camera, render once per frame, publish to
+//! the hub that the HTTP viewers read.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use pose_shared::time::now_us;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::consume::Incoming;
+use crate::join::{JoinConfig, Joiner};
+use crate::render::{Overlay, render};
+use crate::serve::AppState;
+
+/// How often waiting frames are checked against the join window, and camera states updated.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Joins and renders messages from `rx` into `state.hub` until `rx` closes.
+pub async fn run(
+    mut rx: mpsc::Receiver<Incoming>,
+    join: JoinConfig,
+    quality: u8,
+    state: Arc<AppState>,
+) {
+    let mut joiner = Joiner::new(join);
+    let mut out = Vec::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_states = Instant::now();
+    state.ready.store(true, Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                if let Incoming::Keypoints(k) = &msg {
+                    // Downstream web consumers get every keypoint message, joined or not.
+                    let feed = state.hub.feed(&k.camera_id);
+                    if feed.keypoints.receiver_count() > 0 {
+                        let _ = feed.keypoints.send(Arc::from(k.to_json().to_string()));
+                    }
+                }
+                joiner.push(msg, Instant::now(), &mut out);
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                joiner.tick(now, &mut out);
+                if now.duration_since(last_states) >= Duration::from_millis(500) {
+                    for (id, s) in joiner.states(now) {
+                        state.hub.feed(&id).set_state(s);
+                    }
+                    last_states = now;
+                }
+            }
+        }
+        *state.join.lock().unwrap_or_else(|p| p.into_inner()) = joiner.stats().clone();
+        for j in out.drain(..) {
+            let feed = state.hub.feed(&j.camera_id);
+            let latency_us = now_us().saturating_sub(j.capture_ts_us);
+            let (fps, latency_ms) = feed.note_frame(Instant::now(), latency_us);
+            let overlay = Overlay { fps, latency_ms };
+            // Decode, draw and encode once per camera and frame, off the async threads.
+            match tokio::task::spawn_blocking(move || render(&j, overlay, quality)).await {
+                Ok(Ok(r)) => {
+                    feed.frames.send_replace(Some(Arc::new(r)));
+                }
+                Ok(Err(e)) => {
+                    let n = state.render_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n.is_power_of_two() {
+                        warn!(error = %e, errors_total = n, "frame not rendered");
+                    }
+                }
+                Err(e) => warn!(error = %e, "render task failed"),
+            }
+        }
+    }
+    info!("service loop stopped");
+}
