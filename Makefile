@@ -10,7 +10,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera unit bench-pose bench-edge clean
+.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit bench-pose bench-edge clean
 
 setup:
 	@scripts/setup.sh
@@ -55,7 +55,11 @@ check-libcamera: setup
 unit: setup
 	$(CARGO) test --workspace $(FEATURES) --lib
 
-test: lint check-libcamera models samples reference broker
+# playwright-core (npm, pinned in package.json) drives Debian's chromium in the viewer test.
+browser-deps: setup
+	@cd cloud/tests/browser && npm install --no-audit --no-fund --silent
+
+test: lint check-libcamera models samples reference browser-deps broker
 	$(CARGO) test --workspace $(FEATURES)
 
 # Edge latency over time with inference slower than the camera (see README "Edge service").

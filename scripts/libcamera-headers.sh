@@ -21,7 +21,11 @@ fi
 if [[ ! -f $pc/libcamera.pc ]]; then
     apt_dir=$cache/apt
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$cache/debs"
-    echo "deb http://deb.debian.org/debian trixie main" >"$apt_dir/sources.list"
+    # The same Debian mirror this machine already uses, with the trixie suite.
+    mirror=$(grep -hoE '^URIs: *[^ ]+' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1 | awk '{print $2}')
+    [[ -n $mirror ]] || mirror=$(grep -hoE '^deb +[^ ]+' /etc/apt/sources.list 2>/dev/null | head -n 1 | awk '{print $2}')
+    [[ -n $mirror ]] || { say "no Debian mirror found in the apt sources"; exit 1; }
+    echo "deb $mirror trixie main" >"$apt_dir/sources.list"
     opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
         -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1)
     say "reading Debian trixie's package list (private apt directories)"

@@ -4,13 +4,15 @@
 #   apt:   build-essential pkg-config libssl-dev zlib1g-dev (librdkafka is built from source by the
 #          rdkafka crate and links OpenSSL and zlib); python3 python3-pip python3-venv (model
 #          fetching with pip, the wire decoder test, the MediaPipe reference); ffmpeg (unpacks the
-#          sample video)
+#          sample video and decodes video sources); chromium (the viewer's browser test)
+#   node:  Node.js and npm must be there (the browser test's playwright-core); Debian: nodejs npm
 #   cargo: the Rust toolchain must already be installed (rustup); crates come from crates.io
 #
 # Needs root (or sudo) only when a package is missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config libssl-dev zlib1g-dev python3 python3-pip python3-venv ffmpeg)
+packages=(build-essential pkg-config libssl-dev zlib1g-dev python3 python3-pip python3-venv ffmpeg chromium)
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

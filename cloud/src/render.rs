@@ -72,7 +72,8 @@ pub fn render(j: &Joined, overlay: Overlay, quality: u8) -> Result<Rendered, Ren
                 draw_pose(&mut canvas, &pose.landmarks, &DEFAULT_PALETTE);
             }
         }
-        let scale = (width / 320).max(1) * 2;
+        // 2 font pixels per image pixel at 320 wide, scaled with the frame, at least 1.
+        let scale = (width / 160).max(1);
         let mut text = format!(
             "{} {:.0} FPS {:.0} MS",
             j.camera_id, overlay.fps, overlay.latency_ms

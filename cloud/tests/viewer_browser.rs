@@ -1,0 +1,240 @@
+//! A real browser on the real pipeline: two edges (the sample video with a person, and a privacy
+//! camera) publish through the broker to the cloud service; headless Chromium (Debian's, driven by
+//! playwright-core) opens the viewer. The screenshot must show both skeleton colours inside each
+//! camera's tile, and the page must log no errors. The screenshot is kept in
+//! `target/test-artifacts/viewer.png`.
+//!
+//! Needs: the broker, models and samples (`make test` prepares them), `chromium` (apt) and
+//! `npm install` in `cloud/tests/browser` (`make browser-deps`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use pose_cloud::consume::{self, ConsumeConfig, ConsumeStats};
+use pose_cloud::hub::Hub;
+use pose_cloud::join::JoinConfig;
+use pose_cloud::serve::{AppState, router};
+use pose_edge::config::EdgeConfig;
+use pose_edge::pose::{ModelPaths, PoseEstimator};
+use pose_edge::publish::Publisher;
+use pose_edge::run::{self, Shared};
+use pose_shared::CameraId;
+use pose_shared::draw::DEFAULT_PALETTE;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sample_video() -> PathBuf {
+    let cache = std::env::var_os("POSESTREAM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/posestream")
+        });
+    let file = cache.join("samples/carphone.mp4");
+    assert!(
+        file.is_file(),
+        "{} is missing: run `scripts/fetch-samples.sh` (or `make test`)",
+        file.display()
+    );
+    file
+}
+
+/// Starts one edge on the sample video in a thread; stops when `shared.stop` is set.
+fn edge(
+    kafka: &pose_shared::kafka::KafkaSettings,
+    topics: &pose_shared::topics::Topics,
+    camera: &str,
+    privacy: bool,
+) -> (Arc<Shared>, std::thread::JoinHandle<()>) {
+    let mut cfg = EdgeConfig {
+        kafka: kafka.clone(),
+        topics: topics.clone(),
+        privacy,
+        ..Default::default()
+    };
+    cfg.source.kind = "video".into();
+    cfg.source.path = Some(sample_video());
+    cfg.source.looped = true;
+    let shared = Shared::new(privacy);
+    let camera = CameraId::new(camera).unwrap();
+    let s = shared.clone();
+    let handle = std::thread::spawn(move || {
+        let models = repo().join("models");
+        let est = PoseEstimator::new(&ModelPaths::new(&models, None), 1)
+            .expect("models load (run models/fetch.sh)");
+        let publisher = Publisher::new(&cfg.kafka, cfg.topics.clone(), "browser-edge").unwrap();
+        let source = run::open_source(&cfg).unwrap();
+        run::run(&cfg, &camera, source, Some(est), &publisher, &s);
+    });
+    (shared, handle)
+}
+
+fn near(p: &[u8], c: [u8; 3]) -> bool {
+    p.iter().zip(c).all(|(&a, b)| a.abs_diff(b) <= 45)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
+    let script = repo().join("cloud/tests/browser/viewer_screenshot.mjs");
+    assert!(
+        repo()
+            .join("cloud/tests/browser/node_modules/playwright-core")
+            .is_dir(),
+        "playwright-core is missing: run `make browser-deps` (npm install in cloud/tests/browser)"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists() || std::env::var_os("CHROMIUM").is_some(),
+        "install chromium (apt-get install chromium)"
+    );
+
+    let kafka = common::broker();
+    let topics = common::fresh_topics(&kafka, "browser").await;
+
+    // The cloud service, in process, on a free port.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = Arc::new(AppState {
+        hub: Arc::new(Hub::default()),
+        consume: Arc::new(ConsumeStats::default()),
+        join: Arc::default(),
+        render_errors: Default::default(),
+        ready: Default::default(),
+        shutdown: stop_rx.clone(),
+    });
+    let cfg = ConsumeConfig {
+        group_id: format!("{}-g", topics.keypoints),
+        offset_reset: "earliest".into(),
+    };
+    let consumer = consume::subscribe(&kafka, &topics, &cfg, "browser-cloud").unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let mut consumer_stop = stop_rx.clone();
+    let consumer_task = tokio::spawn(consume::run(
+        consumer,
+        topics.clone(),
+        tx,
+        state.consume.clone(),
+        async move {
+            let _ = consumer_stop.wait_for(|s| *s).await;
+        },
+    ));
+    let service = tokio::spawn(pose_cloud::service::run(
+        rx,
+        JoinConfig::default(),
+        80,
+        state.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(state.clone());
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+            .unwrap();
+    });
+
+    let edges = [
+        edge(&kafka, &topics, "cam-person", false),
+        edge(&kafka, &topics, "cam-private", true),
+    ];
+    // Both cameras have a drawn frame.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        let ready = ["cam-person", "cam-private"].iter().all(|c| {
+            state
+                .hub
+                .get(c)
+                .is_some_and(|f| f.frames.borrow().is_some())
+        });
+        if ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let artifacts = repo().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("viewer.png");
+    let url = format!("http://{addr}/");
+    let (script2, shot2) = (script.clone(), shot.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script2)
+            .arg(url)
+            .arg(&shot2)
+            .arg("2")
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+
+    for (shared, _) in &edges {
+        shared.stop.store(true, Ordering::Relaxed);
+    }
+    let _ = stop_tx.send(true);
+    for (_, h) in edges {
+        h.join().unwrap();
+    }
+    consumer_task.await.unwrap();
+    service.await.unwrap();
+    server.await.unwrap();
+
+    assert!(
+        out.status.success(),
+        "browser script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(
+        out.stdout
+            .split(|&b| b == b'\n')
+            .find(|l| l.starts_with(b"{"))
+            .unwrap_or_default(),
+    )
+    .expect("the browser script prints a JSON line");
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "the page logged errors"
+    );
+    let tiles = report["tiles"].as_array().unwrap();
+    assert_eq!(tiles.len(), 2, "{report}");
+    let img = image::open(&shot).unwrap().into_rgb8();
+    for tile in tiles {
+        let camera = tile["camera"].as_str().unwrap();
+        let want_state = if camera == "cam-private" {
+            "privacy"
+        } else {
+            "live"
+        };
+        assert_eq!(tile["state"], want_state, "{camera}");
+        let (x, y, w, h) = (
+            tile["x"].as_f64().unwrap() as u32,
+            tile["y"].as_f64().unwrap() as u32,
+            tile["width"].as_f64().unwrap() as u32,
+            tile["height"].as_f64().unwrap() as u32,
+        );
+        let (mut left, mut right) = (0, 0);
+        for yy in y..(y + h).min(img.height()) {
+            for xx in x..(x + w).min(img.width()) {
+                let p = img.get_pixel(xx, yy).0;
+                left += usize::from(near(&p, DEFAULT_PALETTE.left));
+                right += usize::from(near(&p, DEFAULT_PALETTE.right));
+            }
+        }
+        eprintln!("{camera}: {left} left-colour and {right} right-colour pixels in its tile");
+        assert!(
+            left >= 20 && right >= 20,
+            "{camera}: skeleton colours in the tile (left {left}, right {right})"
+        );
+    }
+}
