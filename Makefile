@@ -10,7 +10,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit bench-pose bench-edge clean
+.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit bench-pose bench-edge bench-cloud clean
 
 setup:
 	@scripts/setup.sh
@@ -65,6 +65,10 @@ test: lint check-libcamera models samples reference browser-deps broker
 # Edge latency over time with inference slower than the camera (see README "Edge service").
 bench-edge: build models samples broker
 	@bench/edge_latency.sh
+
+# Cloud render throughput and latency with 1 and 50 viewers (see README "Cloud service").
+bench-cloud: build models samples broker
+	@bench/cloud.sh
 
 # posestream vs MediaPipe on the same video frames (see README "Pose estimation").
 bench-pose: build models samples reference

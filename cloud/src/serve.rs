@@ -127,9 +127,12 @@ async fn mjpeg(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Respon
             return None;
         }
         let frame = rx.borrow_and_update().clone()?;
+        // X-Seq and X-Capture-Ts-Us let a client measure the end-to-end latency of each part.
         let mut part = format!(
-            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-            frame.jpeg.len()
+            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Seq: {}\r\nX-Capture-Ts-Us: {}\r\n\r\n",
+            frame.jpeg.len(),
+            frame.seq,
+            frame.capture_ts_us
         )
         .into_bytes();
         part.extend_from_slice(&frame.jpeg);
