@@ -94,14 +94,7 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
     let consumer = consume::subscribe(&cfg.kafka, &cfg.topics, &cfg.consume, "pose-cloud")
         .context("cannot create the Kafka consumer")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = Arc::new(pose_cloud::serve::AppState {
-        hub: Arc::new(pose_cloud::hub::Hub::default()),
-        consume: Arc::new(ConsumeStats::default()),
-        join: Arc::default(),
-        render_errors: Default::default(),
-        ready: Default::default(),
-        shutdown: stop_rx.clone(),
-    });
+    let state = pose_cloud::serve::AppState::new(stop_rx.clone());
     let (tx, rx) = mpsc::channel::<Incoming>(256);
     let mut consumer_stop = stop_rx.clone();
     let consumer_task = tokio::spawn(consume::run(

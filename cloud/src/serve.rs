@@ -39,6 +39,20 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
 }
 
+impl AppState {
+    /// Empty state; long-lived responses end when `shutdown` becomes true.
+    pub fn new(shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        Arc::new(Self {
+            hub: Arc::new(Hub::default()),
+            consume: Arc::new(ConsumeStats::default()),
+            join: Arc::default(),
+            render_errors: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
+            shutdown,
+        })
+    }
+}
+
 /// The router of every endpoint.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,22 +22,6 @@ use pose_shared::topics::Topics;
 use tokio::sync::mpsc;
 
 const FRAMES: u64 = 45;
-
-/// The sample video of a person (120 frames, 176x144, 29.97 fps).
-fn carphone() -> PathBuf {
-    let cache = std::env::var_os("POSESTREAM_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/posestream")
-        });
-    let file = cache.join("samples/carphone.mp4");
-    assert!(
-        file.is_file(),
-        "{} is missing: run `scripts/fetch-samples.sh` (or `make test`)",
-        file.display()
-    );
-    file
-}
 
 fn estimator() -> PoseEstimator {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
@@ -57,7 +41,7 @@ fn run_edge(kafka: &KafkaSettings, topics: &Topics, privacy: bool) -> run::RunSu
         ..Default::default()
     };
     cfg.source.kind = "video".into();
-    cfg.source.path = Some(carphone());
+    cfg.source.path = Some(common::sample_video());
     cfg.source.max_frames = FRAMES;
     cfg.frames.width = 160;
     let camera = CameraId::new("carphone").unwrap();

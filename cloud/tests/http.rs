@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use pose_cloud::consume::ConsumeStats;
-use pose_cloud::hub::Hub;
 use pose_cloud::render::Rendered;
 use pose_cloud::serve::{AppState, router};
 use pose_shared::CameraId;
@@ -21,14 +19,7 @@ struct Server {
 
 async fn start() -> Server {
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let state = Arc::new(AppState {
-        hub: Arc::new(Hub::default()),
-        consume: Arc::new(ConsumeStats::default()),
-        join: Arc::default(),
-        render_errors: Default::default(),
-        ready: Default::default(),
-        shutdown: rx.clone(),
-    });
+    let state = AppState::new(rx.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(state.clone());

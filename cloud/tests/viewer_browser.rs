@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use pose_cloud::consume::{self, ConsumeConfig, ConsumeStats};
-use pose_cloud::hub::Hub;
+use pose_cloud::consume::{self, ConsumeConfig};
 use pose_cloud::join::JoinConfig;
 use pose_cloud::serve::{AppState, router};
 use pose_edge::config::EdgeConfig;
@@ -29,21 +28,6 @@ use serde_json::Value;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sample_video() -> PathBuf {
-    let cache = std::env::var_os("POSESTREAM_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/posestream")
-        });
-    let file = cache.join("samples/carphone.mp4");
-    assert!(
-        file.is_file(),
-        "{} is missing: run `scripts/fetch-samples.sh` (or `make test`)",
-        file.display()
-    );
-    file
 }
 
 /// Starts one edge on the sample video in a thread; stops when `shared.stop` is set.
@@ -60,7 +44,7 @@ fn edge(
         ..Default::default()
     };
     cfg.source.kind = "video".into();
-    cfg.source.path = Some(sample_video());
+    cfg.source.path = Some(common::sample_video());
     cfg.source.looped = true;
     let shared = Shared::new(privacy);
     let camera = CameraId::new(camera).unwrap();
@@ -99,14 +83,7 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
 
     // The cloud service, in process, on a free port.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = Arc::new(AppState {
-        hub: Arc::new(Hub::default()),
-        consume: Arc::new(ConsumeStats::default()),
-        join: Arc::default(),
-        render_errors: Default::default(),
-        ready: Default::default(),
-        shutdown: stop_rx.clone(),
-    });
+    let state = AppState::new(stop_rx.clone());
     let cfg = ConsumeConfig {
         group_id: format!("{}-g", topics.keypoints),
         offset_reset: "earliest".into(),

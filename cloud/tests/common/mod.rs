@@ -9,6 +9,23 @@ use pose_shared::topics::Topics;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
+/// The sample video of a person (`scripts/fetch-samples.sh`): 120 frames, 176x144, 29.97 fps.
+pub fn sample_video() -> std::path::PathBuf {
+    let cache = std::env::var_os("POSESTREAM_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/posestream")
+        });
+    let file = cache.join("samples/carphone.mp4");
+    assert!(
+        file.is_file(),
+        "{} is missing: run `scripts/fetch-samples.sh` (or `make test`)",
+        file.display()
+    );
+    file
+}
+
 /// The broker under test: `POSESTREAM_BROKERS`, or the local default. Panics with the command
 /// to run when no broker answers: these tests never pass without a real one.
 pub fn broker() -> KafkaSettings {
