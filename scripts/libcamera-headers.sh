@@ -15,6 +15,7 @@ say() { printf 'libcamera-headers: %s\n' "$*" >&2; }
 if ! dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q 'install ok installed'; then
     say "installing libclang-dev (bindgen)"
     sudo=(); [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -q >&2
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends libclang-dev >&2
 fi
 
