@@ -74,7 +74,7 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run => runtime()?.block_on(serve_loop(&cfg)),
-        Command::Tail => runtime()?.block_on(consume_loop(&cfg, true)),
+        Command::Tail => runtime()?.block_on(tail_loop(&cfg)),
     }
 }
 
@@ -172,8 +172,8 @@ fn log_cameras(state: &pose_cloud::serve::AppState) {
     }
 }
 
-/// Consumes until a signal; logs per-camera status, and with `print` writes JSON lines.
-async fn consume_loop(cfg: &CloudConfig, print: bool) -> anyhow::Result<()> {
+/// `tail`: consumes until a signal, writes every message as a JSON line, logs per-camera status.
+async fn tail_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
     let consumer = consume::subscribe(&cfg.kafka, &cfg.topics, &cfg.consume, "pose-cloud")
         .context("cannot create the Kafka consumer")?;
     info!(kafka = %cfg.kafka.redacted(), keypoints_topic = %cfg.topics.keypoints,
@@ -196,17 +196,15 @@ async fn consume_loop(cfg: &CloudConfig, print: bool) -> anyhow::Result<()> {
         tokio::select! {
             m = rx.recv() => {
                 let Some(m) = m else { break };
-                if print {
-                    let line = match &m {
-                        Incoming::Keypoints(k) => serde_json::json!({"keypoints": k.to_json()}),
-                        Incoming::Frame(f) => serde_json::json!({"frame": {
-                            "camera_id": f.meta.camera_id, "seq": f.meta.seq,
-                            "capture_ts_us": f.meta.capture_ts_us, "width": f.meta.width,
-                            "height": f.meta.height, "jpeg_bytes": f.jpeg.len()}}),
-                    };
-                    if writeln!(out, "{line}").is_err() {
-                        break; // stdout closed (e.g. `| head`)
-                    }
+                let line = match &m {
+                    Incoming::Keypoints(k) => serde_json::json!({"keypoints": k.to_json()}),
+                    Incoming::Frame(f) => serde_json::json!({"frame": {
+                        "camera_id": f.meta.camera_id, "seq": f.meta.seq,
+                        "capture_ts_us": f.meta.capture_ts_us, "width": f.meta.width,
+                        "height": f.meta.height, "jpeg_bytes": f.jpeg.len()}}),
+                };
+                if writeln!(out, "{line}").is_err() {
+                    break; // stdout closed (e.g. `| head`)
                 }
                 tally.add(&m);
             }
