@@ -380,17 +380,18 @@ mod tests {
             .collect()
     }
 
+    /// A start time, an empty joiner and an empty output.
+    fn fresh(cfg: JoinConfig) -> (Instant, Joiner, Vec<Joined>) {
+        (Instant::now(), Joiner::new(cfg), Vec::new())
+    }
+
     fn ms(t0: Instant, ms: u64) -> Instant {
         t0 + Duration::from_millis(ms)
     }
 
     #[test]
     fn frame_and_keypoints_join_in_either_order() {
-        let (t0, mut j, mut out) = (
-            Instant::now(),
-            Joiner::new(JoinConfig::default()),
-            Vec::new(),
-        );
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
         j.push(frame(1), t0, &mut out);
         assert!(out.is_empty(), "the frame waits for its keypoints");
         j.push(kp(1, true), ms(t0, 20), &mut out);
@@ -405,11 +406,7 @@ mod tests {
 
     #[test]
     fn a_frame_without_keypoints_waits_the_window_then_takes_earlier_ones_as_stale() {
-        let (t0, mut j, mut out) = (
-            Instant::now(),
-            Joiner::new(JoinConfig::default()),
-            Vec::new(),
-        );
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
         j.push(frame(1), t0, &mut out);
         j.push(kp(1, true), t0, &mut out);
         j.push(frame(2), ms(t0, 33), &mut out); // inference skipped frame 2
@@ -425,11 +422,7 @@ mod tests {
 
     #[test]
     fn keypoints_for_a_later_frame_release_earlier_frames_at_once() {
-        let (t0, mut j, mut out) = (
-            Instant::now(),
-            Joiner::new(JoinConfig::default()),
-            Vec::new(),
-        );
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
         j.push(frame(1), t0, &mut out);
         j.push(kp(1, true), t0, &mut out);
         for s in 2..=4 {
@@ -454,7 +447,7 @@ mod tests {
             max_keypoint_age: Duration::from_millis(100),
             ..Default::default()
         };
-        let (t0, mut j, mut out) = (Instant::now(), Joiner::new(cfg), Vec::new());
+        let (t0, mut j, mut out) = fresh(cfg);
         j.push(frame(1), t0, &mut out);
         j.push(kp(1, true), t0, &mut out);
         j.push(frame(10), ms(t0, 300), &mut out); // captured 300 ms after frame 1
@@ -472,11 +465,7 @@ mod tests {
 
     #[test]
     fn frames_older_than_the_last_shown_are_dropped() {
-        let (t0, mut j, mut out) = (
-            Instant::now(),
-            Joiner::new(JoinConfig::default()),
-            Vec::new(),
-        );
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
         j.push(frame(5), t0, &mut out);
         j.push(kp(5, true), t0, &mut out);
         j.push(frame(4), ms(t0, 10), &mut out);
@@ -486,11 +475,7 @@ mod tests {
 
     #[test]
     fn privacy_camera_emits_keypoints_alone() {
-        let (t0, mut j, mut out) = (
-            Instant::now(),
-            Joiner::new(JoinConfig::default()),
-            Vec::new(),
-        );
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
         for s in 0..3 {
             j.push(kp(s, false), ms(t0, s * 33), &mut out);
         }
@@ -514,11 +499,7 @@ mod tests {
 
     #[test]
     fn keypoints_without_a_jpeg_on_a_live_camera_serve_the_next_frame() {
-        let (t0, mut j, mut out) = (
-            Instant::now(),
-            Joiner::new(JoinConfig::default()),
-            Vec::new(),
-        );
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
         j.push(frame(0), t0, &mut out);
         j.push(kp(0, true), t0, &mut out);
         j.push(kp(1, false), ms(t0, 33), &mut out); // JPEG rate limit: no frame 1
@@ -540,7 +521,7 @@ mod tests {
             max_pending: 4,
             ..Default::default()
         };
-        let (t0, mut j, mut out) = (Instant::now(), Joiner::new(cfg), Vec::new());
+        let (t0, mut j, mut out) = fresh(cfg);
         for s in 0..100 {
             j.push(frame(s), t0, &mut out); // no keypoints, no tick
         }

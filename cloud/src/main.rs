@@ -95,23 +95,13 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
         .context("cannot create the Kafka consumer")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = pose_cloud::serve::AppState::new(stop_rx.clone());
-    let (tx, rx) = mpsc::channel::<Incoming>(256);
-    let mut consumer_stop = stop_rx.clone();
-    let consumer_task = tokio::spawn(consume::run(
+    let pipeline = pose_cloud::service::spawn(
         consumer,
         cfg.topics.clone(),
-        tx,
-        state.consume.clone(),
-        async move {
-            let _ = consumer_stop.wait_for(|s| *s).await;
-        },
-    ));
-    let service = tokio::spawn(pose_cloud::service::run(
-        rx,
         cfg.join.to_join_config(),
         cfg.http.jpeg_quality,
         state.clone(),
-    ));
+    );
     let status = {
         let (state, every) = (
             state.clone(),
@@ -141,8 +131,10 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
     }
     // Ends the streams, the consumer (which commits) and the status task.
     let _ = stop_tx.send(true);
-    consumer_task.await.context("consumer task failed")?;
-    service.await.context("service task failed")?;
+    pipeline
+        .join()
+        .await
+        .context("consumer or service task failed")?;
     let _ = status.await;
     log_cameras(&state);
     info!("cloud stopped");

@@ -9,10 +9,55 @@ use pose_shared::time::now_us;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::consume::Incoming;
+use pose_shared::topics::Topics;
+use rdkafka::consumer::StreamConsumer;
+
+use crate::consume::{self, Incoming};
 use crate::join::{JoinConfig, Joiner};
 use crate::render::{Overlay, render};
 use crate::serve::AppState;
+
+/// Hand-off from the consumer to the join/render loop. When full the consumer waits and Kafka
+/// holds the rest (see consume.rs).
+const HANDOFF: usize = 256;
+
+/// The running pipeline: the Kafka consumer feeding the join/render loop. Both end once
+/// `state.shutdown` becomes true (the consumer commits what it handed on first).
+pub struct Pipeline {
+    consumer: tokio::task::JoinHandle<()>,
+    service: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the consumer and the join/render loop that fills `state.hub`.
+pub fn spawn(
+    consumer: StreamConsumer,
+    topics: Topics,
+    join: JoinConfig,
+    quality: u8,
+    state: Arc<AppState>,
+) -> Pipeline {
+    let (tx, rx) = mpsc::channel::<Incoming>(HANDOFF);
+    let mut stop = state.shutdown.clone();
+    let consumer = tokio::spawn(consume::run(
+        consumer,
+        topics,
+        tx,
+        state.consume.clone(),
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    ));
+    let service = tokio::spawn(run(rx, join, quality, state));
+    Pipeline { consumer, service }
+}
+
+impl Pipeline {
+    /// Waits for both tasks (after shutdown).
+    pub async fn join(self) -> Result<(), tokio::task::JoinError> {
+        self.consumer.await?;
+        self.service.await
+    }
+}
 
 /// How often waiting frames are checked against the join window, and camera states updated.
 const TICK: Duration = Duration::from_millis(20);

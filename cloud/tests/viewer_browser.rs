@@ -89,23 +89,13 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
         offset_reset: "earliest".into(),
     };
     let consumer = consume::subscribe(&kafka, &topics, &cfg, "browser-cloud").unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
-    let mut consumer_stop = stop_rx.clone();
-    let consumer_task = tokio::spawn(consume::run(
+    let pipeline = pose_cloud::service::spawn(
         consumer,
         topics.clone(),
-        tx,
-        state.consume.clone(),
-        async move {
-            let _ = consumer_stop.wait_for(|s| *s).await;
-        },
-    ));
-    let service = tokio::spawn(pose_cloud::service::run(
-        rx,
         JoinConfig::default(),
         80,
         state.clone(),
-    ));
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(state.clone());
@@ -162,8 +152,7 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
     for (_, h) in edges {
         h.join().unwrap();
     }
-    consumer_task.await.unwrap();
-    service.await.unwrap();
+    pipeline.join().await.unwrap();
     server.await.unwrap();
 
     assert!(

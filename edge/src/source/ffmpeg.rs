@@ -9,8 +9,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use pose_shared::time::now_us;
-
 use super::pace::Pacer;
 use super::{Frame, Source, SourceError};
 
@@ -152,13 +150,7 @@ impl Source for Ffmpeg {
         if let Some(p) = &mut self.pacer {
             p.wait();
         }
-        let frame = Frame {
-            seq: self.seq,
-            capture_ts_us: now_us(),
-            width: self.width,
-            height: self.height,
-            rgb,
-        };
+        let frame = Frame::captured_now(self.seq, self.width, self.height, rgb);
         self.seq += 1;
         Ok(Some(frame))
     }

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use pose_shared::time::now_us;
 use tracing::warn;
 
 use super::pace::Pacer;
@@ -95,13 +94,7 @@ impl Source for ImageDir {
             };
             self.pacer.wait();
             let (width, height) = img.dimensions();
-            let frame = Frame {
-                seq: self.seq,
-                capture_ts_us: now_us(),
-                width,
-                height,
-                rgb: img.into_raw(),
-            };
+            let frame = Frame::captured_now(self.seq, width, height, img.into_raw());
             self.seq += 1;
             return Ok(Some(frame));
         }

@@ -21,6 +21,19 @@ pub struct Frame {
     pub rgb: Vec<u8>,
 }
 
+impl Frame {
+    /// A frame captured now (the capture timestamp is taken here, on this machine's clock).
+    pub fn captured_now(seq: u64, width: u32, height: u32, rgb: Vec<u8>) -> Self {
+        Self {
+            seq,
+            capture_ts_us: pose_shared::time::now_us(),
+            width,
+            height,
+            rgb,
+        }
+    }
+}
+
 impl fmt::Debug for Frame {
     // Pixel data never goes to logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,7 +1,5 @@
 //! A synthetic moving test pattern, paced at a fixed frame rate: for demos and tests without a camera.
 
-use pose_shared::time::now_us;
-
 use super::pace::Pacer;
 use super::{Frame, Source, SourceError};
 
@@ -69,13 +67,7 @@ impl Source for Synthetic {
         self.pacer.wait();
         let mut rgb = vec![0u8; self.width as usize * self.height as usize * 3];
         self.render(self.seq, &mut rgb);
-        let frame = Frame {
-            seq: self.seq,
-            capture_ts_us: now_us(),
-            width: self.width,
-            height: self.height,
-            rgb,
-        };
+        let frame = Frame::captured_now(self.seq, self.width, self.height, rgb);
         self.seq += 1;
         Ok(Some(frame))
     }
