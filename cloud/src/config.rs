@@ -8,6 +8,9 @@ use pose_shared::kafka::{KafkaSettings, parse_property};
 use pose_shared::topics::Topics;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::access::Credentials;
 use crate::consume::ConsumeConfig;
 
 /// Everything `pose-cloud` needs. Every field has a default, so an empty file is valid.
@@ -32,6 +35,10 @@ pub struct HttpConfig {
     pub addr: String,
     /// JPEG quality of the rendered frames, 1-100.
     pub jpeg_quality: u8,
+    /// Viewer authentication (required when `addr` is not loopback).
+    pub auth: AuthConfig,
+    /// HTTPS: with a certificate and key the viewer is served over TLS only.
+    pub tls: TlsConfig,
 }
 
 impl Default for HttpConfig {
@@ -39,8 +46,36 @@ impl Default for HttpConfig {
         Self {
             addr: "127.0.0.1:8080".to_owned(),
             jpeg_quality: 80,
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
+}
+
+/// HTTP Basic authentication of the viewer and API (`/healthz` and `/readyz` stay open).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The viewer account's name; empty means no authentication.
+    pub username: String,
+    /// Its password (a secret: masked when printed). Prefer `password_file` or the
+    /// POSE_CLOUD_VIEWER_PASSWORD environment variable.
+    pub password: String,
+    /// A file whose content (without the final newline) is the password.
+    pub password_file: Option<PathBuf>,
+    /// Serve without authentication on a non-loopback address (only behind a proxy that
+    /// authenticates). Off by default: the service refuses to start instead.
+    pub allow_anonymous: bool,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
 }
 
 /// How frames and keypoints are joined (`cloud/src/join.rs`).
@@ -134,6 +169,18 @@ pub struct Overrides {
     /// Where a new group starts: latest or earliest [default: latest]
     #[arg(long, env = "POSE_CLOUD_OFFSET_RESET", global = true)]
     pub offset_reset: Option<String>,
+    /// Viewer account name (HTTP Basic authentication)
+    #[arg(long, env = "POSE_CLOUD_VIEWER_USER", global = true)]
+    pub viewer_user: Option<String>,
+    /// Viewer password: environment only, so it never shows in the process list
+    #[arg(skip = std::env::var("POSE_CLOUD_VIEWER_PASSWORD").ok())]
+    pub viewer_password: Option<String>,
+    /// PEM certificate chain for HTTPS (with --tls-key)
+    #[arg(long, env = "POSE_CLOUD_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert)
+    #[arg(long, env = "POSE_CLOUD_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl CloudConfig {
@@ -173,6 +220,18 @@ impl CloudConfig {
         if let Some(v) = &o.offset_reset {
             cfg.consume.offset_reset = v.clone();
         }
+        if let Some(v) = &o.viewer_user {
+            cfg.http.auth.username = v.clone();
+        }
+        if let Some(v) = &o.viewer_password {
+            cfg.http.auth.password = v.clone();
+        }
+        if let Some(v) = &o.tls_cert {
+            cfg.http.tls.cert = Some(v.clone());
+        }
+        if let Some(v) = &o.tls_key {
+            cfg.http.tls.key = Some(v.clone());
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -181,6 +240,9 @@ impl CloudConfig {
     pub fn to_toml_redacted(&self) -> String {
         let mut shown = self.clone();
         shown.kafka = self.kafka.without_secrets();
+        if !shown.http.auth.password.is_empty() {
+            shown.http.auth.password = "***".to_owned();
+        }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 
@@ -190,6 +252,39 @@ impl CloudConfig {
             .addr
             .parse()
             .with_context(|| format!("http.addr {:?} is not host:port", self.http.addr))
+    }
+
+    /// The viewer credentials, reading the password file if one is named; None without a
+    /// username.
+    pub fn viewer_credentials(&self) -> anyhow::Result<Option<Credentials>> {
+        let auth = &self.http.auth;
+        if auth.username.is_empty() {
+            return Ok(None);
+        }
+        let password = match &auth.password_file {
+            Some(path) if auth.password.is_empty() => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read http.auth.password_file {}", path.display())
+                })?;
+                text.strip_suffix('\n').unwrap_or(&text).to_owned()
+            }
+            _ => auth.password.clone(),
+        };
+        anyhow::ensure!(
+            !password.is_empty(),
+            "http.auth.username is set but the password is empty (set http.auth.password_file \
+             or POSE_CLOUD_VIEWER_PASSWORD)"
+        );
+        Ok(Some(Credentials::new(auth.username.clone(), password)))
+    }
+
+    /// The TLS configuration if a certificate and key are given.
+    pub fn tls_config(&self) -> anyhow::Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
+        match (&self.http.tls.cert, &self.http.tls.key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::server_config(cert, key)?)),
+            (None, None) => Ok(None),
+            _ => anyhow::bail!("http.tls needs both cert and key"),
+        }
     }
 
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
@@ -215,6 +310,23 @@ impl CloudConfig {
             matches!(self.consume.offset_reset.as_str(), "latest" | "earliest"),
             "consume.offset_reset {:?} must be latest or earliest",
             self.consume.offset_reset
+        );
+        anyhow::ensure!(
+            (1..=100).contains(&self.http.jpeg_quality),
+            "http.jpeg_quality {} must be 1-100",
+            self.http.jpeg_quality
+        );
+        let addr = self.http_addr()?;
+        let auth = &self.http.auth;
+        anyhow::ensure!(
+            addr.ip().is_loopback() || !auth.username.is_empty() || auth.allow_anonymous,
+            "http.addr {addr} is reachable from other machines, so the viewer needs \
+             authentication: set http.auth.username and a password (or http.auth.allow_anonymous \
+             = true behind an authenticating proxy)"
+        );
+        anyhow::ensure!(
+            self.http.tls.cert.is_some() == self.http.tls.key.is_some(),
+            "http.tls needs both cert and key"
         );
         Ok(())
     }

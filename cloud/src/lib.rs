@@ -1,5 +1,6 @@
 //! pose-cloud: consumes keypoints and frames from Kafka, joins and draws them, serves a viewer.
 
+pub mod access;
 pub mod config;
 pub mod consume;
 pub mod hub;
@@ -8,3 +9,4 @@ pub mod render;
 pub mod serve;
 pub mod service;
 pub mod status;
+pub mod tls;

@@ -23,8 +23,12 @@ use tracing::info;
 struct Cli {
     #[command(flatten)]
     overrides: Overrides,
+    /// Load and validate the configuration (files it names included: TLS certificate and key,
+    /// password file), print it with secrets masked, and exit: 0 if it is usable.
+    #[arg(long)]
+    check_config: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -60,7 +64,13 @@ fn main() -> std::process::ExitCode {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let cfg = CloudConfig::load(&cli.overrides)?;
-    match cli.command {
+    if cli.check_config {
+        return check_config(&cfg);
+    }
+    let Some(command) = cli.command else {
+        anyhow::bail!("no command given: try `pose-cloud run`, or `pose-cloud --help`");
+    };
+    match command {
         Command::Config => {
             print!("{}", cfg.to_toml_redacted());
             Ok(())
@@ -78,6 +88,23 @@ fn real_main() -> anyhow::Result<()> {
     }
 }
 
+/// `--check-config`: everything `run` would read before it touches the network.
+fn check_config(cfg: &CloudConfig) -> anyhow::Result<()> {
+    let creds = cfg.viewer_credentials()?;
+    let tls = cfg.tls_config()?;
+    print!("{}", cfg.to_toml_redacted());
+    println!(
+        "# ok: viewer on {}://{} with {}",
+        if tls.is_some() { "https" } else { "http" },
+        cfg.http.addr,
+        match &creds {
+            Some(_) => "authentication",
+            None => "no authentication",
+        }
+    );
+    Ok(())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -88,6 +115,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The service: consumer → join → render → hub → HTTP, until a signal.
 async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
     let addr = cfg.http_addr()?;
+    let creds = cfg.viewer_credentials()?.map(Arc::new);
+    let tls = cfg.tls_config()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -119,14 +148,33 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
             }
         })
     };
-    info!(%addr, kafka = %cfg.kafka.redacted(), group = %cfg.consume.group_id, "viewer at http://{addr}/");
-    let app = pose_cloud::serve::router(state.clone());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    info!(%addr, kafka = %cfg.kafka.redacted(), group = %cfg.consume.group_id,
+        authentication = creds.is_some(), "viewer at {scheme}://{addr}/");
+    let app = pose_cloud::serve::app(state.clone(), creds);
     let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let stopped = async move {
         let _ = server_stop.wait_for(|s| *s).await;
-    });
+    };
+    let server = async move {
+        match tls {
+            Some(tls) => {
+                let listener = pose_cloud::tls::TlsListener::new(listener, tls)
+                    .context("cannot start the TLS listener")?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+        }
+        .context("HTTP server failed")
+    };
     tokio::select! {
-        r = server => r.context("HTTP server failed")?,
+        r = server => r?,
         _ = shutdown_signal() => {}
     }
     // Ends the streams, the consumer (which commits) and the status task.

@@ -19,6 +19,7 @@ use futures_util::stream::{self, Stream};
 use pose_shared::metrics::{Exposition, label_value, rss_bytes};
 use tokio::sync::{broadcast, watch};
 
+use crate::access::{self, Credentials};
 use crate::consume::ConsumeStats;
 use crate::hub::{Feed, Hub};
 use crate::join::JoinStats;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub render_errors: AtomicU64,
     /// Set once the consumer runs.
     pub ready: AtomicBool,
+    /// Requests refused for missing or wrong credentials.
+    pub auth_failures: AtomicU64,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -48,20 +51,43 @@ impl AppState {
             join: Arc::default(),
             render_errors: AtomicU64::new(0),
             ready: AtomicBool::new(false),
+            auth_failures: AtomicU64::new(0),
             shutdown,
         })
     }
 }
 
-/// The router of every endpoint.
+/// The router of every endpoint, open to anyone (for loopback and tests).
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    app(state, None)
+}
+
+/// The router of every endpoint; with `auth`, everything but `/healthz` and `/readyz` needs
+/// those credentials (refusals are counted in `/metrics`).
+pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
+    let mut protected = Router::new()
         .route("/", get(|| async { Html(VIEWER_HTML) }))
         .route("/api/cameras", get(cameras))
         .route("/api/cameras/{id}/keypoints", get(keypoints_sse))
         .route("/cameras/{id}/snapshot.jpg", get(snapshot))
         .route("/cameras/{id}/stream.mjpg", get(mjpeg))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics));
+    if let Some(creds) = auth {
+        let counted = state.clone();
+        protected = protected.route_layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let (creds, counted) = (creds.clone(), counted.clone());
+                async move {
+                    let response = access::require(State(creds), request, next).await;
+                    if response.status() == StatusCode::UNAUTHORIZED {
+                        counted.auth_failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    response
+                }
+            },
+        ));
+    }
+    protected
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -235,6 +261,11 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "pose_cloud_render_errors_total",
         "Frames that could not be decoded or drawn.",
         &[("", g(&s.render_errors))],
+    );
+    e.counter(
+        "pose_cloud_http_unauthorized_total",
+        "Requests refused for missing or wrong credentials.",
+        &[("", g(&s.auth_failures))],
     );
     let feeds = s.hub.feeds();
     let labels: Vec<String> = feeds

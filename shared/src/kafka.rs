@@ -137,6 +137,17 @@ mod tests {
         }
         let created: Result<BaseConsumer, _> = s.client_config("t").create();
         assert!(created.is_ok(), "{:?}", created.err());
+        // TLS files are read when the client is created: a wrong CA path is an error then.
+        let mut bad_ca = s.clone();
+        bad_ca
+            .properties
+            .insert("ssl.ca.location".into(), "/nonexistent/ca.pem".into());
+        let created: Result<BaseConsumer, _> = bad_ca.client_config("t").create();
+        let err = created.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            err.contains("ssl.ca.location") || err.contains("ca.pem"),
+            "{err}"
+        );
         s.properties.insert("no.such.setting".into(), "1".into());
         let created: Result<BaseConsumer, _> = s.client_config("t").create();
         assert!(created.is_err());
