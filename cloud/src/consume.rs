@@ -5,10 +5,11 @@
 //! passes a message that was not handed on. When the channel is full the consumer waits
 //! (backpressure: Kafka holds the data, nothing is lost or reordered).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pose_shared::frame::{FrameError, FrameMeta, check_jpeg};
@@ -88,11 +89,35 @@ pub struct ConsumeStats {
     pub keypoint_errors: AtomicU64,
     pub frame_errors: AtomicU64,
     pub kafka_errors: AtomicU64,
+    /// Skipped messages by (topic kind, reason): the detail behind the two error counters.
+    skipped: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl ConsumeStats {
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+
+    /// Counts one skipped message; returns the total for its topic kind.
+    pub fn skip(&self, kind: &'static str, reason: &'static str) -> u64 {
+        *self
+            .skipped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((kind, reason))
+            .or_default() += 1;
+        let counter = if kind == "frames" {
+            &self.frame_errors
+        } else {
+            &self.keypoint_errors
+        };
+        counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Skipped messages by (topic kind, reason), in a stable order.
+    pub fn skipped(&self) -> Vec<((&'static str, &'static str), u64)> {
+        let map = self.skipped.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter().map(|(k, v)| (*k, *v)).collect()
     }
 }
 
@@ -105,6 +130,17 @@ pub enum SkipReason {
     Frame(#[from] FrameError),
     #[error("Kafka key {key:?} differs from the message's camera id {camera:?}")]
     KeyMismatch { key: String, camera: String },
+}
+
+impl SkipReason {
+    /// A short stable name, the `reason` label of `pose_cloud_skipped_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Keypoints(e) => e.reason(),
+            Self::Frame(e) => e.reason(),
+            Self::KeyMismatch { .. } => "key_mismatch",
+        }
+    }
 }
 
 /// Creates the consumer and subscribes it to both topics.
@@ -205,12 +241,12 @@ pub async fn run(
                 }
             }
             Some(Err(reason)) => {
-                let counter = if m.topic() == topics.frames {
-                    &stats.frame_errors
+                let kind = if m.topic() == topics.frames {
+                    "frames"
                 } else {
-                    &stats.keypoint_errors
+                    "keypoints"
                 };
-                let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = stats.skip(kind, reason.reason());
                 if n.is_power_of_two() {
                     warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(),
                         error = %reason, skipped_total = n, "skipping bad message");

@@ -35,19 +35,56 @@ pub struct Rendered {
 pub enum RenderError {
     #[error("frame is not a decodable JPEG: {0}")]
     Decode(image::ImageError),
+    #[error("the JPEG is larger than its headers say ({width}x{height}): {source}")]
+    LargerThanHeaders {
+        width: u32,
+        height: u32,
+        source: image::ImageError,
+    },
     #[error("JPEG encoding failed: {0}")]
     Encode(image::ImageError),
     #[error("nothing to draw (no frame and no keypoints)")]
     Empty,
 }
 
+impl RenderError {
+    /// A short stable name, the `reason` label of `pose_cloud_render_errors_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Decode(_) => "not_decodable",
+            Self::LargerThanHeaders { .. } => "larger_than_headers",
+            Self::Encode(_) => "encode",
+            Self::Empty => "empty",
+        }
+    }
+}
+
+/// Decodes a frame's JPEG to RGB, refusing images larger than the frame's headers declare (the
+/// headers are bounded by the wire format), so a tiny file cannot ask for gigabytes.
+fn decode_rgb(jpeg: &[u8], width: u32, height: u32) -> Result<image::RgbImage, RenderError> {
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(jpeg), ImageFormat::Jpeg);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    // RGB plus the decoder's own buffers.
+    limits.max_alloc = Some(u64::from(width) * u64::from(height) * 8 + (1 << 20));
+    reader.limits(limits);
+    match reader.decode() {
+        Ok(img) => Ok(img.into_rgb8()),
+        Err(source @ image::ImageError::Limits(_)) => Err(RenderError::LargerThanHeaders {
+            width,
+            height,
+            source,
+        }),
+        Err(e) => Err(RenderError::Decode(e)),
+    }
+}
+
 /// Draws `j` with `overlay` and encodes it at `quality`.
 pub fn render(j: &Joined, overlay: Overlay, quality: u8) -> Result<Rendered, RenderError> {
     let (width, height, mut rgb) = match (&j.frame, &j.keypoints) {
         (Some(f), _) => {
-            let img = image::load_from_memory_with_format(&f.jpeg, ImageFormat::Jpeg)
-                .map_err(RenderError::Decode)?
-                .into_rgb8();
+            let img = decode_rgb(&f.jpeg, f.meta.width, f.meta.height)?;
             let (w, h) = img.dimensions();
             (w, h, img.into_raw())
         }
@@ -225,6 +262,25 @@ mod tests {
         let img = image::load_from_memory(&r.jpeg).unwrap().into_rgb8();
         assert!(count_near(img.as_raw(), PRIVACY_BACKGROUND) > 320 * 240 / 2);
         assert!(count_near(img.as_raw(), DEFAULT_PALETTE.left) > 30);
+    }
+
+    #[test]
+    fn a_jpeg_larger_than_its_headers_is_refused_before_decoding() {
+        // The headers say 320x240; the image is 400x240. A hand-edited SOF claiming 65500x65500
+        // would be refused the same way, before any pixel buffer is allocated.
+        let big = joined(Some(jpeg(400, 240)), None);
+        let overlay = Overlay {
+            fps: 0.0,
+            latency_ms: 0.0,
+        };
+        let err = render(&big, overlay, 80).unwrap_err();
+        assert_eq!(err.reason(), "larger_than_headers", "{err}");
+        let mut huge = jpeg(8, 8);
+        let sof = huge.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        huge[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xDC, 0xFF, 0xDC]);
+        let err = render(&joined(Some(huge), None), overlay, 80).unwrap_err();
+        assert_eq!(err.reason(), "larger_than_headers", "{err}");
+        assert!(render(&joined(Some(jpeg(320, 240)), None), overlay, 80).is_ok());
     }
 
     #[test]

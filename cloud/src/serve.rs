@@ -35,6 +35,8 @@ pub struct AppState {
     pub join: Arc<std::sync::Mutex<JoinStats>>,
     /// Frames that could not be decoded or drawn.
     pub render_errors: AtomicU64,
+    /// The same, by reason ([`crate::render::RenderError::reason`]).
+    pub render_error_reasons: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// Set once the consumer runs.
     pub ready: AtomicBool,
     /// Requests refused for missing or wrong credentials.
@@ -50,6 +52,7 @@ impl AppState {
             consume: Arc::new(ConsumeStats::default()),
             join: Arc::default(),
             render_errors: AtomicU64::new(0),
+            render_error_reasons: Default::default(),
             ready: AtomicBool::new(false),
             auth_failures: AtomicU64::new(0),
             shutdown,
@@ -239,6 +242,17 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             ("kind=\"frames\"", g(&c.frame_errors)),
         ],
     );
+    let skipped: Vec<(String, u64)> = c
+        .skipped()
+        .into_iter()
+        .map(|((kind, reason), n)| (format!("kind=\"{kind}\",reason=\"{reason}\""), n))
+        .collect();
+    let skipped: Vec<(&str, u64)> = skipped.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+    e.counter(
+        "pose_cloud_skipped_total",
+        "Messages skipped as malformed, by topic kind and reason.",
+        &skipped,
+    );
     e.counter(
         "pose_cloud_kafka_errors_total",
         "Kafka consumer errors.",
@@ -257,10 +271,18 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             ("outcome=\"overflow\"", j.overflow),
         ],
     );
+    let reasons: Vec<(String, u64)> = s
+        .render_error_reasons
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(r, n)| (format!("reason=\"{r}\""), *n))
+        .collect();
+    let reasons: Vec<(&str, u64)> = reasons.iter().map(|(l, n)| (l.as_str(), *n)).collect();
     e.counter(
         "pose_cloud_render_errors_total",
-        "Frames that could not be decoded or drawn.",
-        &[("", g(&s.render_errors))],
+        "Frames that could not be decoded or drawn, by reason.",
+        &reasons,
     );
     e.counter(
         "pose_cloud_http_unauthorized_total",

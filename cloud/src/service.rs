@@ -112,6 +112,12 @@ pub async fn run(
                 }
                 Ok(Err(e)) => {
                     let n = state.render_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                    *state
+                        .render_error_reasons
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(e.reason())
+                        .or_default() += 1;
                     if n.is_power_of_two() {
                         warn!(error = %e, errors_total = n, "frame not rendered");
                     }

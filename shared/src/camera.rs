@@ -24,6 +24,17 @@ pub enum CameraIdError {
     BadChar(char),
 }
 
+impl CameraIdError {
+    /// A short stable name of the error, for metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Empty => "camera_id_empty",
+            Self::TooLong(_) => "camera_id_too_long",
+            Self::BadChar(_) => "camera_id_bad_char",
+        }
+    }
+}
+
 impl CameraId {
     pub fn new(id: impl Into<String>) -> Result<Self, CameraIdError> {
         let id = id.into();

@@ -55,6 +55,22 @@ pub enum FrameError {
     NotJpeg,
 }
 
+impl FrameError {
+    /// A short stable name of the error, for metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingHeader(_) => "missing_header",
+            Self::InvalidHeader { .. } => "invalid_header",
+            Self::UnsupportedVersion { .. } => "unsupported_version",
+            Self::CameraId(e) => e.reason(),
+            Self::DimensionOutOfRange { .. } => "size_out_of_range",
+            Self::Empty => "empty",
+            Self::TooLarge(_) => "too_large",
+            Self::NotJpeg => "not_jpeg",
+        }
+    }
+}
+
 impl FrameMeta {
     /// The Kafka headers of this frame, in a fixed order.
     pub fn to_headers(&self) -> [(&'static str, String); 7] {

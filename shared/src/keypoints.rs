@@ -115,6 +115,23 @@ pub enum DecodeError {
     NonFinite { pose: usize, field: &'static str },
 }
 
+impl DecodeError {
+    /// A short stable name of the error, for metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::Truncated(_) => "truncated",
+            Self::TooLarge(_) => "too_large",
+            Self::UnsupportedVersion { .. } => "unsupported_version",
+            Self::Malformed(_) => "malformed",
+            Self::TrailingBytes(_) => "trailing_bytes",
+            Self::CameraId(e) => e.reason(),
+            Self::TooManyPoses(_) => "too_many_poses",
+            Self::NonFinite { .. } => "non_finite",
+        }
+    }
+}
+
 impl KeypointMessage {
     /// Encodes the message in the wire format of `WIRE.md`.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {

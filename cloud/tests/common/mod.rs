@@ -135,3 +135,137 @@ impl FaultProxy {
         let _ = self.up.send(true);
     }
 }
+
+/// A free TCP port on loopback (bound and released; good enough for a test's own services).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A blocking HTTP/1.0 GET on loopback: (status code, body). Status 0 when nothing answers.
+pub fn http_get(port: u16, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, Vec::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").is_err() {
+        return (0, Vec::new());
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (0, Vec::new());
+    };
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, buf[split + 4..].to_vec())
+}
+
+/// `/metrics` of a service as `name{labels}` → value.
+pub fn metrics(port: u16) -> std::collections::BTreeMap<String, f64> {
+    let (code, body) = http_get(port, "/metrics");
+    assert_eq!(code, 200, "/metrics answers");
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The `pose-cloud run` binary as a child process with its log in a file.
+pub struct CloudProcess {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub log: std::path::PathBuf,
+}
+
+impl CloudProcess {
+    /// Starts `pose-cloud run` on a free port with `args` (brokers, topics, group...), and waits
+    /// until `/healthz` answers.
+    pub fn start(name: &str, args: &[&str]) -> Self {
+        Self::start_on(name, free_port(), args)
+    }
+
+    /// Same, on a given HTTP port (to restart on the same address).
+    pub fn start_on(name: &str, port: u16, args: &[&str]) -> Self {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_pose-cloud"))
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--status-interval", "2"])
+            .args(args)
+            .arg("run")
+            .env_remove("POSE_CLOUD_CONFIG")
+            .env("RUST_LOG", "info,rdkafka=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("pose-cloud starts");
+        let me = Self { child, port, log };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while http_get(port, "/healthz").0 != 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pose-cloud did not answer; log:\n{}",
+                me.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        me
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then waits up to 20 s; returns whether it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for CloudProcess {
+    fn drop(&mut self) {
+        if self.alive() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
