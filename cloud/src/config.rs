@@ -90,6 +90,10 @@ pub struct JoinSettings {
     pub offline_after_ms: u64,
     /// Frames and keypoint messages buffered per camera.
     pub max_pending: usize,
+    /// Skip messages captured longer ago than this, ms (0: never): after a restart the
+    /// service resumes from its committed offsets and skips the backlog a live view has no use
+    /// for. Compares the edge's capture clock with this host's, so both need NTP.
+    pub max_age_ms: u64,
 }
 
 impl Default for JoinSettings {
@@ -99,6 +103,7 @@ impl Default for JoinSettings {
             max_keypoint_age_ms: 500,
             offline_after_ms: 3000,
             max_pending: 64,
+            max_age_ms: 3000,
         }
     }
 }
@@ -111,6 +116,7 @@ impl JoinSettings {
             max_keypoint_age: Duration::from_millis(self.max_keypoint_age_ms),
             offline_after: Duration::from_millis(self.offline_after_ms),
             max_pending: self.max_pending.max(1),
+            max_age: (self.max_age_ms > 0).then(|| Duration::from_millis(self.max_age_ms)),
         }
     }
 }

@@ -31,6 +31,16 @@ pub enum Incoming {
     Frame(FrameMessage),
 }
 
+impl Incoming {
+    /// When the edge captured the frame this message is about, µs since the Unix epoch.
+    pub fn capture_ts_us(&self) -> u64 {
+        match self {
+            Self::Keypoints(k) => k.capture_ts_us,
+            Self::Frame(f) => f.meta.capture_ts_us,
+        }
+    }
+}
+
 /// A frame from the frames topic: metadata from the headers and the JPEG bytes as received.
 pub struct FrameMessage {
     pub meta: FrameMeta,
@@ -89,6 +99,9 @@ pub struct ConsumeStats {
     pub keypoint_errors: AtomicU64,
     pub frame_errors: AtomicU64,
     pub kafka_errors: AtomicU64,
+    /// Well-formed messages skipped as older than the join's `max_age` (backlog).
+    pub too_old_keypoints: AtomicU64,
+    pub too_old_frames: AtomicU64,
     /// Skipped messages by (topic kind, reason): the detail behind the two error counters.
     skipped: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }

@@ -33,6 +33,9 @@ pub struct JoinConfig {
     pub offline_after: Duration,
     /// Most frames, and most keypoint messages, buffered per camera.
     pub max_pending: usize,
+    /// Messages captured longer ago than this are skipped before the join (a live view has no
+    /// use for them: this is the backlog replayed after a restart). `None`: keep everything.
+    pub max_age: Option<Duration>,
 }
 
 impl Default for JoinConfig {
@@ -42,6 +45,7 @@ impl Default for JoinConfig {
             max_keypoint_age: Duration::from_millis(500),
             offline_after: Duration::from_secs(3),
             max_pending: 64,
+            max_age: Some(Duration::from_secs(3)),
         }
     }
 }

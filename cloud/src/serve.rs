@@ -42,6 +42,9 @@ pub struct AppState {
     /// Requests refused for missing or wrong credentials.
     pub auth_failures: AtomicU64,
     pub shutdown: watch::Receiver<bool>,
+    /// Identifies this run of the server (its start time, µs): the viewer reopens its streams
+    /// when it changes.
+    pub instance: u64,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             auth_failures: AtomicU64::new(0),
             shutdown,
+            instance: pose_shared::time::now_us(),
         })
     }
 }
@@ -97,7 +101,10 @@ pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
 }
 
 async fn cameras(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    axum::Json(s.hub.cameras(Instant::now()))
+    (
+        [("x-posestream-instance", s.instance.to_string())],
+        axum::Json(s.hub.cameras(Instant::now())),
+    )
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
@@ -252,6 +259,14 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "pose_cloud_skipped_total",
         "Messages skipped as malformed, by topic kind and reason.",
         &skipped,
+    );
+    e.counter(
+        "pose_cloud_too_old_total",
+        "Messages skipped as older than join.max_age_ms (backlog), by topic kind.",
+        &[
+            ("kind=\"keypoints\"", g(&c.too_old_keypoints)),
+            ("kind=\"frames\"", g(&c.too_old_frames)),
+        ],
     );
     e.counter(
         "pose_cloud_kafka_errors_total",

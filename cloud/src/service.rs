@@ -69,6 +69,7 @@ pub async fn run(
     quality: u8,
     state: Arc<AppState>,
 ) {
+    let max_age_us = join.max_age.map(|a| a.as_micros() as u64);
     let mut joiner = Joiner::new(join);
     let mut out = Vec::new();
     let mut tick = tokio::time::interval(TICK);
@@ -79,6 +80,23 @@ pub async fn run(
         tokio::select! {
             msg = rx.recv() => {
                 let Some(msg) = msg else { break };
+                if let Some(max) = max_age_us {
+                    let age_us = now_us().saturating_sub(msg.capture_ts_us());
+                    if age_us > max {
+                        let c = &state.consume;
+                        let counter = match &msg {
+                            Incoming::Keypoints(_) => &c.too_old_keypoints,
+                            Incoming::Frame(_) => &c.too_old_frames,
+                        };
+                        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n.is_power_of_two() {
+                            warn!(age_ms = age_us / 1000, skipped_total = n,
+                                "skipping messages older than join.max_age_ms (backlog after a \
+                                 restart or an outage, or the edge's clock is behind)");
+                        }
+                        continue;
+                    }
+                }
                 if let Incoming::Keypoints(k) = &msg {
                     // Downstream web consumers get every keypoint message, joined or not.
                     let feed = state.hub.feed(&k.camera_id);

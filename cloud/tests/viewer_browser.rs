@@ -11,53 +11,17 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pose_cloud::consume::{self, ConsumeConfig};
 use pose_cloud::join::JoinConfig;
 use pose_cloud::serve::{AppState, router};
-use pose_edge::config::EdgeConfig;
-use pose_edge::pose::{ModelPaths, PoseEstimator};
-use pose_edge::publish::Publisher;
-use pose_edge::run::{self, Shared};
-use pose_shared::CameraId;
 use pose_shared::draw::DEFAULT_PALETTE;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Starts one edge on the sample video in a thread; stops when `shared.stop` is set.
-fn edge(
-    kafka: &pose_shared::kafka::KafkaSettings,
-    topics: &pose_shared::topics::Topics,
-    camera: &str,
-    privacy: bool,
-) -> (Arc<Shared>, std::thread::JoinHandle<()>) {
-    let mut cfg = EdgeConfig {
-        kafka: kafka.clone(),
-        topics: topics.clone(),
-        privacy,
-        ..Default::default()
-    };
-    cfg.source.kind = "video".into();
-    cfg.source.path = Some(common::sample_video());
-    cfg.source.looped = true;
-    let shared = Shared::new(privacy);
-    let camera = CameraId::new(camera).unwrap();
-    let s = shared.clone();
-    let handle = std::thread::spawn(move || {
-        let models = repo().join("models");
-        let est = PoseEstimator::new(&ModelPaths::new(&models, None), 1)
-            .expect("models load (run models/fetch.sh)");
-        let publisher = Publisher::new(&cfg.kafka, cfg.topics.clone(), "browser-edge").unwrap();
-        let source = run::open_source(&cfg).unwrap();
-        run::run(&cfg, &camera, source, Some(est), &publisher, &s);
-    });
-    (shared, handle)
 }
 
 fn near(p: &[u8], c: [u8; 3]) -> bool {
@@ -110,8 +74,8 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
     });
 
     let edges = [
-        edge(&kafka, &topics, "cam-person", false),
-        edge(&kafka, &topics, "cam-private", true),
+        common::edge(&kafka, &topics, "cam-person", false, true),
+        common::edge(&kafka, &topics, "cam-private", true, true),
     ];
     // Both cameras have a drawn frame.
     let t0 = Instant::now();

@@ -269,3 +269,43 @@ impl Drop for CloudProcess {
         }
     }
 }
+
+/// Starts one edge on the sample video (looped, paced at its frame rate) in a thread, with pose
+/// estimation when `infer`; it stops when `shared.stop` is set.
+pub fn edge(
+    kafka: &KafkaSettings,
+    topics: &Topics,
+    camera: &str,
+    privacy: bool,
+    infer: bool,
+) -> (
+    std::sync::Arc<pose_edge::run::Shared>,
+    std::thread::JoinHandle<()>,
+) {
+    use pose_edge::pose::{ModelPaths, PoseEstimator};
+    let mut cfg = pose_edge::config::EdgeConfig {
+        kafka: kafka.clone(),
+        topics: topics.clone(),
+        privacy,
+        ..Default::default()
+    };
+    cfg.source.kind = "video".into();
+    cfg.source.path = Some(sample_video());
+    cfg.source.looped = true;
+    let shared = pose_edge::run::Shared::new(privacy);
+    let camera = pose_shared::CameraId::new(camera).unwrap();
+    let s = shared.clone();
+    let handle = std::thread::spawn(move || {
+        let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        let est = infer.then(|| {
+            PoseEstimator::new(&ModelPaths::new(&models, None), 1)
+                .expect("models load (run models/fetch.sh)")
+        });
+        let publisher =
+            pose_edge::publish::Publisher::new(&cfg.kafka, cfg.topics.clone(), "test-edge")
+                .unwrap();
+        let source = pose_edge::run::open_source(&cfg).unwrap();
+        pose_edge::run::run(&cfg, &camera, source, est, &publisher, &s);
+    });
+    (shared, handle)
+}
