@@ -74,6 +74,14 @@ fn with_header(
     h
 }
 
+/// A frame message to send: (key, payload, headers or none at all, expected skip reason).
+type BadFrame = (
+    &'static str,
+    Vec<u8>,
+    Option<Vec<(&'static str, String)>>,
+    &'static str,
+);
+
 /// Deterministic pseudo-random bytes (xorshift), so a failure can be replayed.
 fn noise(n: usize, mut seed: u64) -> Vec<u8> {
     (0..n)
@@ -154,7 +162,7 @@ async fn bad_input_is_counted_by_reason_and_good_input_is_shown() {
     let small_jpeg = jpeg(64, 48);
     let mut undecodable = vec![0xFF, 0xD8, 0xFF];
     undecodable.extend(noise(300, 3));
-    let bad_frames: Vec<(&str, Vec<u8>, Option<Vec<(&str, String)>>, &str)> = vec![
+    let bad_frames: Vec<BadFrame> = vec![
         ("good-cam", small_jpeg.clone(), None, "missing_header"),
         (
             "good-cam",
