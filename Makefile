@@ -10,7 +10,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit bench-pose bench-edge bench-cloud clean
+.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit bench-pose bench-edge bench-cloud bench-soak clean
 
 setup:
 	@scripts/setup.sh
@@ -61,6 +61,12 @@ browser-deps: setup
 
 test: lint check-libcamera models samples reference browser-deps broker
 	$(CARGO) test --workspace $(FEATURES)
+	$(MAKE) fuzz
+
+# Every decoder under cargo-fuzz for FUZZ_SECONDS each (60 in `make test`), from fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 # Edge latency over time with inference slower than the camera (see README "Edge service").
 bench-edge: build models samples broker

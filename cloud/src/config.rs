@@ -293,6 +293,13 @@ impl CloudConfig {
         }
     }
 
+    /// Parses and validates a configuration file's text (no overrides applied).
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let cfg: Self = toml::from_str(text).context("invalid configuration")?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;

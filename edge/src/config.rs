@@ -24,6 +24,7 @@ pub struct EdgeConfig {
     pub frames: FramesConfig,
     pub pose: PoseConfig,
     pub pipeline: PipelineConfig,
+    pub publish: crate::publish::PublishConfig,
     pub gpio: crate::gpio::GpioConfig,
     /// Privacy mode: publish keypoints only; no image leaves the device.
     pub privacy: bool,
@@ -43,6 +44,7 @@ impl Default for EdgeConfig {
             frames: FramesConfig::default(),
             pose: PoseConfig::default(),
             pipeline: PipelineConfig::default(),
+            publish: crate::publish::PublishConfig::default(),
             gpio: crate::gpio::GpioConfig::default(),
             privacy: false,
             status_interval_s: 10,
@@ -277,6 +279,9 @@ pub struct Overrides {
     /// Prometheus endpoint address, or "off" [default: 127.0.0.1:9464]
     #[arg(long, env = "POSE_EDGE_METRICS_ADDR", global = true)]
     pub metrics_addr: Option<String>,
+    /// Keypoint messages kept while the broker is away; more are dropped and counted [default: 20000]
+    #[arg(long, env = "POSE_EDGE_KEYPOINT_BUFFER", global = true)]
+    pub keypoint_buffer: Option<u32>,
     /// Privacy mode: publish keypoints only, never frames
     #[arg(long, env = "POSE_EDGE_PRIVACY", global = true)]
     pub privacy: bool,
@@ -299,6 +304,13 @@ impl EdgeConfig {
         let mut shown = self.clone();
         shown.kafka = self.kafka.without_secrets();
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    /// Parses and validates a configuration file's text (no overrides applied).
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let cfg: Self = toml::from_str(text).context("invalid configuration")?;
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
@@ -341,6 +353,7 @@ impl EdgeConfig {
         set(&mut self.frames.max_fps, &o.jpeg_max_fps);
         set(&mut self.pipeline.infer_every, &o.infer_every);
         set(&mut self.pipeline.infer_max_fps, &o.infer_max_fps);
+        set(&mut self.publish.keypoint_buffer, &o.keypoint_buffer);
         if o.models_dir.is_some() {
             self.pose.models_dir = o.models_dir.clone();
         }

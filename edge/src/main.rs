@@ -192,10 +192,11 @@ fn sources() {
 fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
     let camera_id = cfg.camera_id()?;
     let source = run::open_source(cfg)?;
-    let publisher = Publisher::new(
+    let publisher = Publisher::with_config(
         &cfg.kafka,
         cfg.topics.clone(),
         &format!("pose-edge-{camera_id}"),
+        &cfg.publish,
     )
     .context("cannot create the Kafka producers")?;
     let estimator = if cfg.pose.enabled {

@@ -17,6 +17,7 @@ use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 /// Producer settings for keypoints, the downstream product: durable and in order.
@@ -27,12 +28,31 @@ const KEYPOINT_PRODUCER: &[(&str, &str)] = &[
     // Small batches: a few ms of delay, far fewer requests (and stored batches) at 30 msg/s.
     ("linger.ms", "5"),
     ("compression.type", "lz4"),
-    // Local buffer while the broker is away: 20 000 messages (~11 min at 30 fps, ~12 MB), each
-    // kept for up to 10 min before it counts as failed. Beyond that, new keypoints are dropped
-    // and counted; memory stays bounded.
-    ("queue.buffering.max.messages", "20000"),
-    ("message.timeout.ms", "600000"),
+    // The local buffer while the broker is away (`queue.buffering.max.messages`,
+    // `message.timeout.ms`) comes from [`PublishConfig`].
 ];
+
+/// How much the edge keeps while the broker is away (`[publish]` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublishConfig {
+    /// Keypoint messages buffered locally while the broker cannot take them. The default,
+    /// 20 000, is about 11 min at 30 fps (~12 MB). Beyond it new keypoints are dropped and
+    /// counted (`dropped_full`); memory stays bounded.
+    pub keypoint_buffer: u32,
+    /// How long a buffered keypoint message may wait for the broker before it counts as
+    /// failed, s.
+    pub keypoint_max_wait_s: u64,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        Self {
+            keypoint_buffer: 20_000,
+            keypoint_max_wait_s: 600,
+        }
+    }
+}
 
 /// Producer settings for frames: disposable, so small buffers and short lives.
 const FRAME_PRODUCER: &[(&str, &str)] = &[
@@ -141,10 +161,30 @@ impl Publisher {
     /// Creates both producers. Fails only on invalid settings; an unreachable broker is not an
     /// error here (librdkafka keeps trying, and the queues absorb the gap up to their bounds).
     pub fn new(kafka: &KafkaSettings, topics: Topics, client_id: &str) -> Result<Self, KafkaError> {
+        Self::with_config(kafka, topics, client_id, &PublishConfig::default())
+    }
+
+    /// [`Publisher::new`] with the buffer settings of `publish`.
+    pub fn with_config(
+        kafka: &KafkaSettings,
+        topics: Topics,
+        client_id: &str,
+        publish: &PublishConfig,
+    ) -> Result<Self, KafkaError> {
         let stats = Arc::new(PublishStats::default());
+        let buffer = publish.keypoint_buffer.max(1).to_string();
+        let wait_ms = (publish.keypoint_max_wait_s.max(1) * 1000).to_string();
+        let keypoint_buffer = [
+            ("queue.buffering.max.messages", buffer.as_str()),
+            ("message.timeout.ms", wait_ms.as_str()),
+        ];
         let make = |kind: Kind, settings: &[(&str, &str)]| {
             let mut cfg = kafka.client_config(&format!("{client_id}-{kind:?}").to_lowercase());
-            for (k, v) in settings {
+            let extra: &[(&str, &str)] = match kind {
+                Kind::Keypoints => &keypoint_buffer,
+                Kind::Frames => &[],
+            };
+            for (k, v) in settings.iter().chain(extra) {
                 // Operator-supplied properties win over these defaults.
                 if !kafka.properties.contains_key(*k) {
                     cfg.set(*k, *v);
