@@ -14,10 +14,14 @@ use std::time::Duration;
 
 use pose_shared::frame::{FrameError, FrameMeta, check_jpeg};
 use pose_shared::kafka::KafkaSettings;
+use pose_shared::kafka::{ClientLog, QuietContext};
 use pose_shared::topics::Topics;
 use pose_shared::{DecodeError, KeypointMessage};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+
+/// The consumer of both topics (librdkafka's own logging bounded, see [`ClientLog`]).
+pub type TopicConsumer = StreamConsumer<QuietContext>;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers};
 use serde::{Deserialize, Serialize};
@@ -162,7 +166,7 @@ pub fn subscribe(
     topics: &Topics,
     cfg: &ConsumeConfig,
     client_id: &str,
-) -> Result<StreamConsumer, KafkaError> {
+) -> Result<TopicConsumer, KafkaError> {
     let mut cc = kafka.client_config(client_id);
     cc.set("group.id", &cfg.group_id)
         .set("auto.offset.reset", &cfg.offset_reset);
@@ -171,7 +175,8 @@ pub fn subscribe(
             cc.set(*k, *v);
         }
     }
-    let consumer: StreamConsumer = cc.create()?;
+    let consumer: TopicConsumer =
+        cc.create_with_context(QuietContext(ClientLog::new("consumer")))?;
     consumer.subscribe(&[&topics.keypoints, &topics.frames])?;
     Ok(consumer)
 }
@@ -218,7 +223,7 @@ pub fn decode(topics: &Topics, m: &BorrowedMessage<'_>) -> Option<Result<Incomin
 /// Reads until `shutdown` completes or the receiver of `tx` is dropped. Kafka errors (broker
 /// down, rebalance) are counted, logged and retried; bad messages are counted, logged and skipped.
 pub async fn run(
-    consumer: StreamConsumer,
+    consumer: TopicConsumer,
     topics: Topics,
     tx: mpsc::Sender<Incoming>,
     stats: Arc<ConsumeStats>,

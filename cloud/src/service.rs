@@ -10,7 +10,6 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use pose_shared::topics::Topics;
-use rdkafka::consumer::StreamConsumer;
 
 use crate::consume::{self, Incoming};
 use crate::join::{JoinConfig, Joiner};
@@ -30,7 +29,7 @@ pub struct Pipeline {
 
 /// Starts the consumer and the join/render loop that fills `state.hub`.
 pub fn spawn(
-    consumer: StreamConsumer,
+    consumer: crate::consume::TopicConsumer,
     topics: Topics,
     join: JoinConfig,
     quality: u8,

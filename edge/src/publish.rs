@@ -117,6 +117,7 @@ enum Kind {
 struct DeliveryCounter {
     stats: Arc<PublishStats>,
     kind: Kind,
+    log: pose_shared::kafka::ClientLog,
 }
 
 impl DeliveryCounter {
@@ -128,7 +129,14 @@ impl DeliveryCounter {
     }
 }
 
-impl ClientContext for DeliveryCounter {}
+impl ClientContext for DeliveryCounter {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.log.log(level, fac, message);
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error(&error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryCounter {
     type DeliveryOpaque = ();
@@ -191,6 +199,10 @@ impl Publisher {
                 }
             }
             cfg.create_with_context(DeliveryCounter {
+                log: pose_shared::kafka::ClientLog::new(match kind {
+                    Kind::Keypoints => "keypoints-producer",
+                    Kind::Frames => "frames-producer",
+                }),
                 stats: stats.clone(),
                 kind,
             })

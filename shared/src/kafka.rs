@@ -35,6 +35,14 @@ impl Default for KafkaSettings {
     }
 }
 
+/// Connection settings of every client, each a standard Apache Kafka client setting.
+const CONNECTION: &[(&str, &str)] = &[
+    // librdkafka backs off up to 10 s between reconnects by default, so after an outage the
+    // first attempt could come 10 s after the broker is back. Retry at least every second (the
+    // Java client's default) so that publishing and viewing resume within seconds.
+    ("reconnect.backoff.max.ms", "1000"),
+];
+
 /// Properties whose values are secrets: never logged.
 fn is_secret(key: &str) -> bool {
     key.contains("password")
@@ -44,11 +52,15 @@ fn is_secret(key: &str) -> bool {
 }
 
 impl KafkaSettings {
-    /// A librdkafka configuration with the brokers, `client.id` and the extra properties.
+    /// A librdkafka configuration with the brokers, `client.id`, the connection defaults below
+    /// and the extra properties (which win).
     pub fn client_config(&self, client_id: &str) -> ClientConfig {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &self.brokers)
             .set("client.id", client_id);
+        for (k, v) in CONNECTION {
+            cfg.set(*k, *v);
+        }
         for (k, v) in &self.properties {
             cfg.set(k, v);
         }
@@ -93,6 +105,89 @@ impl fmt::Display for Redacted<'_> {
         Ok(())
     }
 }
+
+/// librdkafka's own errors and warnings, logged at most once per [`QUIET_INTERVAL`] per client
+/// with the number of lines held back, and counted. librdkafka reports a lost broker several
+/// times a second; an outage of an hour must not write tens of thousands of log lines.
+#[derive(Debug)]
+pub struct ClientLog {
+    name: &'static str,
+    /// Errors and warnings librdkafka reported.
+    pub reported: std::sync::atomic::AtomicU64,
+    window: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+/// At most one librdkafka error or warning line per client in this interval.
+pub const QUIET_INTERVAL: Duration = Duration::from_secs(10);
+
+impl ClientLog {
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            reported: Default::default(),
+            window: std::sync::Mutex::new((None, 0)),
+        }
+    }
+
+    /// Logs `line` unless a line was logged in the last interval; counts it either way.
+    fn report(&self, warning: bool, line: std::fmt::Arguments<'_>) {
+        use std::sync::atomic::Ordering;
+        let total = self.reported.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if w.0
+            .is_some_and(|last| now.duration_since(last) < QUIET_INTERVAL)
+        {
+            w.1 += 1;
+            return;
+        }
+        let held_back = std::mem::take(&mut w.1);
+        w.0 = Some(now);
+        drop(w);
+        let client = self.name;
+        if warning {
+            tracing::warn!(client, held_back, total, "librdkafka: {line}");
+        } else {
+            tracing::error!(client, held_back, total, "librdkafka: {line}");
+        }
+    }
+
+    /// For [`ClientContext::log`].
+    pub fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                self.report(false, format_args!("{fac} {message}"))
+            }
+            L::Warning => self.report(true, format_args!("{fac} {message}")),
+            L::Notice | L::Info => {
+                tracing::info!(client = self.name, "librdkafka: {fac} {message}")
+            }
+            L::Debug => tracing::debug!(client = self.name, "librdkafka: {fac} {message}"),
+        }
+    }
+
+    /// For [`ClientContext::error`].
+    pub fn error(&self, error: &rdkafka::error::KafkaError, reason: &str) {
+        self.report(false, format_args!("{error}: {reason}"));
+    }
+}
+
+/// A client context that logs librdkafka through a [`ClientLog`] (for consumers and admin
+/// clients; producers with their own context call [`ClientLog`] from it).
+#[derive(Debug)]
+pub struct QuietContext(pub ClientLog);
+
+impl rdkafka::ClientContext for QuietContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.0.log(level, fac, message);
+    }
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.0.error(&error, reason);
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietContext {}
 
 /// Parses a `key=value` librdkafka property (for command-line flags).
 pub fn parse_property(s: &str) -> Result<(String, String), String> {

@@ -170,16 +170,24 @@ pub fn http_get(port: u16, path: &str) -> (u16, Vec<u8>) {
 
 /// `/metrics` of a service as `name{labels}` → value.
 pub fn metrics(port: u16) -> std::collections::BTreeMap<String, f64> {
+    try_metrics(port).expect("/metrics answers")
+}
+
+/// `/metrics` of a service, or None while it does not answer.
+pub fn try_metrics(port: u16) -> Option<std::collections::BTreeMap<String, f64>> {
     let (code, body) = http_get(port, "/metrics");
-    assert_eq!(code, 200, "/metrics answers");
-    String::from_utf8_lossy(&body)
+    if code != 200 {
+        return None;
+    }
+    let map = String::from_utf8_lossy(&body)
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let (k, v) = l.rsplit_once(' ')?;
             Some((k.to_owned(), v.parse().ok()?))
         })
-        .collect()
+        .collect();
+    Some(map)
 }
 
 /// The `pose-cloud run` binary as a child process with its log in a file.
@@ -200,11 +208,7 @@ impl CloudProcess {
     pub fn start_on(name: &str, port: u16, args: &[&str]) -> Self {
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
         let log = dir.join(format!("{name}.log"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
+        let file = std::fs::File::create(&log).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_pose-cloud"))
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{port}"))
