@@ -10,7 +10,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit bench-pose bench-edge bench-cloud bench-soak clean
+.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit ansible-test bench-pose bench-edge bench-cloud bench-soak clean
 
 setup:
 	@scripts/setup.sh
@@ -61,7 +61,13 @@ browser-deps: setup
 
 test: lint check-libcamera models samples reference browser-deps broker
 	$(CARGO) test --workspace $(FEATURES)
+	scripts/ansible-test.sh
 	$(MAKE) fuzz
+
+# The ansible deployment: lint, syntax, a staging run and its idempotence (needs the debug binaries).
+ansible-test: setup
+	$(CARGO) build -p pose-edge -p pose-cloud
+	scripts/ansible-test.sh
 
 # Every decoder under cargo-fuzz for FUZZ_SECONDS each (60 in `make test`), from fuzz/corpus/.
 FUZZ_SECONDS ?= 60

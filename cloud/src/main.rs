@@ -92,6 +92,12 @@ fn real_main() -> anyhow::Result<()> {
 fn check_config(cfg: &CloudConfig) -> anyhow::Result<()> {
     let creds = cfg.viewer_credentials()?;
     let tls = cfg.tls_config()?;
+    // librdkafka checks the properties (and reads TLS files) when a client is created.
+    let _: rdkafka::consumer::BaseConsumer = cfg
+        .kafka
+        .client_config("check-config")
+        .create()
+        .context("the Kafka settings are not accepted")?;
     print!("{}", cfg.to_toml_redacted());
     println!(
         "# ok: viewer on {}://{} with {}",

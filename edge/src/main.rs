@@ -24,8 +24,13 @@ use tracing::info;
 struct Cli {
     #[command(flatten)]
     overrides: Overrides,
+    /// Load and validate the configuration, load the models and create the Kafka clients (which
+    /// reads TLS files), without opening the camera or reaching the broker; print the
+    /// configuration with secrets masked and exit 0 if it is usable (deployment checks).
+    #[arg(long)]
+    check_config: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -78,7 +83,13 @@ fn main() -> std::process::ExitCode {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let cfg = EdgeConfig::load(&cli.overrides)?;
-    match cli.command {
+    if cli.check_config {
+        return check_config(&cfg);
+    }
+    let Some(command) = cli.command else {
+        anyhow::bail!("no command given: try `pose-edge run`, or `pose-edge --help`");
+    };
+    match command {
         Command::Config => {
             print!("{}", cfg.to_toml_redacted());
             Ok(())
@@ -108,6 +119,25 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Run => run_service(&cfg),
     }
+}
+
+/// `--check-config`: what `run` reads before it opens the camera and reaches the broker.
+fn check_config(cfg: &EdgeConfig) -> anyhow::Result<()> {
+    let camera_id = cfg.camera_id()?;
+    if cfg.pose.enabled {
+        PoseEstimator::new(&cfg.pose.model_paths(), cfg.pose.threads)
+            .context("cannot start pose estimation")?;
+    }
+    Publisher::with_config(&cfg.kafka, cfg.topics.clone(), "check-config", &cfg.publish)
+        .context("the Kafka settings are not accepted")?;
+    print!("{}", cfg.to_toml_redacted());
+    println!(
+        "# ok: camera {camera_id}, source {}, pose {}, brokers {}",
+        cfg.source.kind,
+        if cfg.pose.enabled { "on" } else { "off" },
+        cfg.kafka.brokers
+    );
+    Ok(())
 }
 
 fn check(cfg: &EdgeConfig) -> anyhow::Result<()> {
