@@ -59,7 +59,7 @@ unit: setup
 browser-deps: setup
 	@cd cloud/tests/browser && npm install --no-audit --no-fund --silent
 
-test: lint check-libcamera models samples reference browser-deps broker
+test: lint audit check-libcamera models samples reference browser-deps broker
 	$(CARGO) test --workspace $(FEATURES)
 	scripts/ansible-test.sh
 	$(MAKE) fuzz
@@ -68,6 +68,10 @@ test: lint check-libcamera models samples reference browser-deps broker
 ansible-test: setup
 	$(CARGO) build -p pose-edge -p pose-cloud
 	scripts/ansible-test.sh
+
+# Supply-chain policy: deny.toml (licenses, bans, sources; advisories when a database is given).
+audit: setup
+	scripts/audit.sh
 
 # Every decoder under cargo-fuzz for FUZZ_SECONDS each (60 in `make test`), from fuzz/corpus/.
 FUZZ_SECONDS ?= 60

@@ -8,58 +8,14 @@
 
 use std::time::{Duration, Instant};
 
-use pose_shared::time::now_us;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn percentile(sorted: &[u64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize] as f64 / 1e3
-}
+#[path = "common/mjpeg.rs"]
+mod mjpeg;
+use mjpeg::percentile_ms as percentile;
 
 /// Reads one viewer's stream for `secs`; returns the latencies (µs) of the parts it got.
 async fn viewer(url: String, secs: u64) -> anyhow::Result<Vec<u64>> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow::anyhow!("URL must start with http://"))?;
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h.to_owned(), format!("/{p}")))
-        .unwrap_or((rest.to_owned(), "/".into()));
-    let mut s = tokio::net::TcpStream::connect(&host).await?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
-        .await?;
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut chunk = vec![0u8; 64 * 1024];
     let mut lat = Vec::new();
-    let key = b"X-Capture-Ts-Us: ";
-    let mut scanned = 0;
-    while Instant::now() < deadline {
-        let n = match tokio::time::timeout(Duration::from_millis(500), s.read(&mut chunk)).await {
-            Ok(Ok(0)) => break,
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => continue,
-        };
-        let arrived = now_us();
-        buf.extend_from_slice(&chunk[..n]);
-        // Every complete timestamp header seen so far is one part.
-        while let Some(pos) = buf[scanned..].windows(key.len()).position(|w| w == key) {
-            let start = scanned + pos + key.len();
-            let Some(end) = buf[start..].iter().position(|&b| b == b'\r') else {
-                break;
-            };
-            let ts: u64 = std::str::from_utf8(&buf[start..start + end])?.parse()?;
-            lat.push(arrived.saturating_sub(ts));
-            scanned = start + end;
-        }
-        if buf.len() > (1 << 20) {
-            buf.drain(..scanned);
-            scanned = 0;
-        }
-    }
+    mjpeg::watch(&url, Instant::now() + Duration::from_secs(secs), |l| lat.push(l)).await?;
     Ok(lat)
 }
 
