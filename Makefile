@@ -63,6 +63,7 @@ test: lint audit check-libcamera models samples reference browser-deps broker
 	$(CARGO) test --workspace $(FEATURES)
 	scripts/ansible-test.sh
 	$(MAKE) fuzz
+	bench/soak.sh 2 60 10
 
 # The ansible deployment: lint, syntax, a staging run and its idempotence (needs the debug binaries).
 ansible-test: setup
@@ -72,6 +73,10 @@ ansible-test: setup
 # Supply-chain policy: deny.toml (licenses, bans, sources; advisories when a database is given).
 audit: setup
 	scripts/audit.sh
+
+# 8 cameras x 30 fps through one pose-cloud for 10 minutes: latency and RSS per minute, slope.
+bench-soak: setup samples
+	bench/soak.sh 8 600 60
 
 # Every decoder under cargo-fuzz for FUZZ_SECONDS each (60 in `make test`), from fuzz/corpus/.
 FUZZ_SECONDS ?= 60

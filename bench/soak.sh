@@ -54,8 +54,8 @@ echo "soak: $cameras camera(s) x 30 fps for ${seconds}s, rows every ${interval}s
 {
     echo "soak: $cameras camera(s) x 30 fps, ${seconds}s, $(date -u +%FT%TZ), $(nproc) cores"
     echo
-    "$target/release/examples/soak_probe" "http://127.0.0.1:$http" "$cams" "$seconds" "$interval" \
-        "$cloud" "${edges[@]}"
+    "$target/release/examples/soak_probe" "http://127.0.0.1:$http" "127.0.0.1:$port" "$cams" \
+        "$seconds" "$interval" "$(cat "$out/broker/broker.pid")" "$cloud" "${edges[@]}"
 } | tee "$out/report.md"
 status=${PIPESTATUS[0]}
 for p in "$cloud" "${edges[@]}"; do

@@ -167,6 +167,16 @@ pub fn subscribe(
     cfg: &ConsumeConfig,
     client_id: &str,
 ) -> Result<TopicConsumer, KafkaError> {
+    subscribe_to(kafka, &[&topics.keypoints, &topics.frames], cfg, client_id)
+}
+
+/// Creates the consumer and subscribes it to `names` (some of the two topics).
+pub fn subscribe_to(
+    kafka: &KafkaSettings,
+    names: &[&str],
+    cfg: &ConsumeConfig,
+    client_id: &str,
+) -> Result<TopicConsumer, KafkaError> {
     let mut cc = kafka.client_config(client_id);
     cc.set("group.id", &cfg.group_id)
         .set("auto.offset.reset", &cfg.offset_reset);
@@ -177,7 +187,7 @@ pub fn subscribe(
     }
     let consumer: TopicConsumer =
         cc.create_with_context(QuietContext(ClientLog::new("consumer")))?;
-    consumer.subscribe(&[&topics.keypoints, &topics.frames])?;
+    consumer.subscribe(names)?;
     Ok(consumer)
 }
 

@@ -119,10 +119,9 @@ async fn edge_and_cloud_survive_a_broker_outage() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(30),
     );
-    let _proxy = common::FaultProxy::start(PROXY_PORT, PORT.parse().unwrap());
+    let proxy = common::FaultProxy::start(PROXY_PORT, PORT.parse().unwrap());
     broker_script("restart");
     let _guard = BrokerGuard;
-    let proxy = _proxy;
     let brokers = format!("127.0.0.1:{PROXY_PORT}");
     let kafka = KafkaSettings {
         brokers: brokers.clone(),
@@ -139,6 +138,8 @@ async fn edge_and_cloud_survive_a_broker_outage() {
         .arg("--source-path")
         .arg(common::sample_video())
         .args(["--keypoint-buffer", &BUFFER.to_string()])
+        // A secret the broker does not need: it must reach no log line.
+        .args(["--kafka-property", "sasl.password=not-for-the-log-5678"])
         .args(["--status-interval", "5"])
         .arg("--metrics-addr")
         .arg(format!("127.0.0.1:{metrics_port}"))
@@ -258,6 +259,7 @@ async fn edge_and_cloud_survive_a_broker_outage() {
         rss_peak.1 / 1_000_000,
     );
     assert!(edge_exit.success(), "edge exits cleanly:\n{edge_log}");
+    assert!(!edge_log.contains("not-for-the-log-5678"), "no secret in the edge's log");
     let publish_resumed = publish_resumed.expect("publishing resumed");
     let view_resumed = view_resumed.expect("viewing resumed");
     assert!(
