@@ -15,7 +15,10 @@ use mjpeg::percentile_ms as percentile;
 /// Reads one viewer's stream for `secs`; returns the latencies (µs) of the parts it got.
 async fn viewer(url: String, secs: u64) -> anyhow::Result<Vec<u64>> {
     let mut lat = Vec::new();
-    mjpeg::watch(&url, Instant::now() + Duration::from_secs(secs), |l| lat.push(l)).await?;
+    mjpeg::watch(&url, Instant::now() + Duration::from_secs(secs), |l| {
+        lat.push(l)
+    })
+    .await?;
     Ok(lat)
 }
 

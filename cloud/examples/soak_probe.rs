@@ -52,7 +52,10 @@ async fn main() -> anyhow::Result<()> {
     let interval = Duration::from_secs(args[4].parse()?);
     let broker_pid: u32 = args[5].parse()?;
     let cloud_pid: u32 = args[6].parse()?;
-    let edge_pids: Vec<u32> = args[7..].iter().map(|p| p.parse()).collect::<Result<_, _>>()?;
+    let edge_pids: Vec<u32> = args[7..]
+        .iter()
+        .map(|p| p.parse())
+        .collect::<Result<_, _>>()?;
 
     let start = Instant::now();
     let deadline = start + total;

@@ -338,7 +338,13 @@ async fn bad_input_is_counted_by_reason_and_good_input_is_shown() {
     assert_eq!((img.width(), img.height()), (64, 48));
     assert!(cloud.alive(), "pose-cloud survived");
     assert!(cloud.log_text().contains("skipping bad message"));
-    assert!(cloud.log_text().contains("sasl.password=***"), "the masked property is logged");
-    assert!(!cloud.log_text().contains("not-for-the-log-1234"), "no secret in the log");
+    assert!(
+        cloud.log_text().contains("sasl.password=***"),
+        "the masked property is logged"
+    );
+    assert!(
+        !cloud.log_text().contains("not-for-the-log-1234"),
+        "no secret in the log"
+    );
     assert!(cloud.stop(), "clean exit on SIGTERM:\n{}", cloud.log_text());
 }

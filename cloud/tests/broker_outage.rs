@@ -259,7 +259,10 @@ async fn edge_and_cloud_survive_a_broker_outage() {
         rss_peak.1 / 1_000_000,
     );
     assert!(edge_exit.success(), "edge exits cleanly:\n{edge_log}");
-    assert!(!edge_log.contains("not-for-the-log-5678"), "no secret in the edge's log");
+    assert!(
+        !edge_log.contains("not-for-the-log-5678"),
+        "no secret in the edge's log"
+    );
     let publish_resumed = publish_resumed.expect("publishing resumed");
     let view_resumed = view_resumed.expect("viewing resumed");
     assert!(
