@@ -19,14 +19,7 @@ use std::time::{Duration, Instant};
 mod mjpeg;
 
 fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    pose_shared::metrics::rss_bytes_of(&pid.to_string()) as f64 / (1024.0 * 1024.0)
 }
 
 /// Least-squares slope of `ys` against `xs`.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use pose_shared::frame::FrameMeta;
 use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 
 const GOOD: u64 = 20;
 
@@ -119,17 +119,7 @@ async fn bad_input_is_counted_by_reason_and_good_input_is_shown() {
     );
     let raw: FutureProducer = kafka.client_config("test-raw").create().unwrap();
     let send = |topic: String, key: String, payload: Vec<u8>, h: Option<OwnedHeaders>| {
-        let raw = raw.clone();
-        async move {
-            let mut rec = FutureRecord::to(&topic).key(&key).payload(&payload);
-            if let Some(h) = h {
-                rec = rec.headers(h);
-            }
-            raw.send(rec, Duration::from_secs(10))
-                .await
-                .map_err(|(e, _)| e)
-                .unwrap();
-        }
+        common::send_raw(raw.clone(), topic, key, payload, h)
     };
     let now = pose_shared::time::now_us();
     let good_meta = |camera: &str, seq: u64, w: u32, h: u32| FrameMeta {

@@ -68,14 +68,7 @@ fn pose_edge_bin() -> PathBuf {
 
 /// Resident memory of a process, bytes.
 fn rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    pose_shared::metrics::rss_bytes_of(&pid.to_string())
 }
 
 struct Edge {

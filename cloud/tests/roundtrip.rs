@@ -13,7 +13,7 @@ use pose_edge::publish::Publisher;
 use pose_shared::frame::FrameMeta;
 use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use tokio::sync::mpsc;
 
 const N: u64 = 150;
@@ -209,19 +209,7 @@ async fn bad_messages_are_counted_and_skipped() {
         headers(&pairs)
     };
     let send = |topic: &str, payload: Vec<u8>, h: Option<OwnedHeaders>, key: &str| {
-        let topic = topic.to_owned();
-        let key = key.to_owned();
-        let raw = raw.clone();
-        async move {
-            let mut rec = FutureRecord::to(&topic).key(&key).payload(&payload);
-            if let Some(h) = h {
-                rec = rec.headers(h);
-            }
-            raw.send(rec, Duration::from_secs(10))
-                .await
-                .map_err(|(e, _)| e)
-                .unwrap();
-        }
+        common::send_raw(raw.clone(), topic.to_owned(), key.to_owned(), payload, h)
     };
     let good_kp = |seq| keypoints(&cam, seq).encode().unwrap();
     let mut wrong_version = good_kp(0);

@@ -114,7 +114,13 @@ pub fn label_value(v: &str) -> String {
 
 /// The process's resident set size in bytes (Linux; 0 elsewhere).
 pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_bytes_of("self")
+}
+
+/// The resident set size of process `pid` ("self" for this one) in bytes (Linux; 0 when the
+/// process does not exist, and elsewhere).
+pub fn rss_bytes_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -2,16 +2,12 @@
 // every camera tile shows frames, then writes a screenshot and prints one JSON line:
 // {"tiles": [{"camera", "state", "x", "y", "width", "height"}], "errors": [...]}.
 // Usage: node viewer_screenshot.mjs URL SCREENSHOT.png CAMERAS
-import { chromium } from "playwright-core";
+import { launchChromium } from "./launch.mjs";
 
 const [url, shot, cameras] = process.argv.slice(2);
 const want = Number(cameras);
 const errors = [];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1000, height: 560 } });
   page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });

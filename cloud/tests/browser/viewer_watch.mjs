@@ -4,15 +4,11 @@
 // Prints one JSON line per sample as it is taken, {"t": ms since epoch, "width", "hash"}, and
 // at the end {"errors": [...]}.
 // Usage: node viewer_watch.mjs URL SECONDS CAMERA
-import { chromium } from "playwright-core";
+import { launchChromium } from "./launch.mjs";
 
 const [url, seconds, camera] = process.argv.slice(2);
 const errors = [];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 800, height: 480 } });
   page.on("pageerror", (e) => errors.push(String(e)));

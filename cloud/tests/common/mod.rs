@@ -313,3 +313,24 @@ pub fn edge(
     });
     (shared, handle)
 }
+
+/// Produces one raw record (any bytes, any headers) and waits for the broker's acknowledgement:
+/// for tests that send what the programs would never send.
+pub async fn send_raw(
+    raw: rdkafka::producer::FutureProducer,
+    topic: String,
+    key: String,
+    payload: Vec<u8>,
+    headers: Option<rdkafka::message::OwnedHeaders>,
+) {
+    let mut rec = rdkafka::producer::FutureRecord::to(&topic)
+        .key(&key)
+        .payload(&payload);
+    if let Some(h) = headers {
+        rec = rec.headers(h);
+    }
+    raw.send(rec, Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("the broker takes the record");
+}
