@@ -93,6 +93,9 @@ const CONSUMER: &[(&str, &str)] = &[
     // group.min.session.timeout.ms, the lowest a broker accepts by default).
     ("session.timeout.ms", "6000"),
     ("heartbeat.interval.ms", "2000"),
+    // Prefetch at most 16 MB (a few seconds of frames from many cameras) instead of the default
+    // 64 MB: a live view has no use for more, and it bounds memory while the broker lags.
+    ("queued.max.messages.kbytes", "16384"),
 ];
 
 /// Counters of the consumer, shared with the status log and the metrics endpoint.
