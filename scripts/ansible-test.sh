@@ -108,6 +108,7 @@ check "$root/etc/systemd/system/pose-cloud.service" "ExecStart=$bin/pose-cloud -
 check "$root/etc/systemd/system/pose-cloud.service" "NoNewPrivileges=true"
 props="$root/etc/kafka/server.properties"
 check "$props" "process.roles=broker,controller"
+check "$root/etc/systemd/system/kafka.service" "Environment=\"LOG_DIR=$root/var/log/kafka\""
 check "$props" "listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL,CONTROLLER:PLAINTEXT"
 check "$props" "advertised.listeners=INTERNAL://"
 check "$props" ",EXTERNAL://kafka.staging.test:9094"
