@@ -16,13 +16,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pose_cloud::consume::{self, ConsumeConfig, ConsumeStats, Incoming};
+use pose_cloud::consume::Incoming;
 use pose_shared::kafka::KafkaSettings;
 use pose_shared::time::now_us;
-use tokio::sync::mpsc;
 
 const PORT: &str = "19193";
 const PROXY_PORT: u16 = 19195;
@@ -353,26 +351,12 @@ async fn keypoints_captured_between(
     to_us: u64,
 ) -> u64 {
     // The broker must be reachable directly now (the proxy is up again anyway).
-    let cfg = ConsumeConfig {
-        group_id: format!("outage-check-{}", now_us()),
-        offset_reset: "earliest".into(),
-    };
-    let consumer = consume::subscribe(kafka, topics, &cfg, "outage-check").unwrap();
-    let (tx, mut rx) = mpsc::channel(1024);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(consume::run(
-        consumer,
-        topics.clone(),
-        tx,
-        Arc::new(ConsumeStats::default()),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let mut c =
+        common::TestConsumer::start(kafka, topics, &format!("outage-check-{}", now_us()), 1024);
     let mut n = 0;
     let give_up = Instant::now() + Duration::from_secs(60);
     while Instant::now() < give_up
-        && let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(8), rx.recv()).await
+        && let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(8), c.rx.recv()).await
     {
         if let Incoming::Keypoints(k) = m
             && (from_us..to_us).contains(&k.capture_ts_us)
@@ -380,8 +364,6 @@ async fn keypoints_captured_between(
             n += 1;
         }
     }
-    let _ = stop_tx.send(());
-    drop(rx);
-    task.await.unwrap();
+    c.stop().await;
     n
 }

@@ -4,16 +4,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pose_cloud::consume::{self, ConsumeConfig, ConsumeStats, Incoming};
+use pose_cloud::consume::Incoming;
 use pose_cloud::join::{CameraState, JoinConfig, Joined, Joiner};
 use pose_cloud::render::{Overlay, render};
 use pose_edge::publish::Publisher;
 use pose_shared::frame::FrameMeta;
 use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
-use tokio::sync::mpsc;
 
 fn keypoints(cam: &str, seq: u64, frame_published: bool) -> KeypointMessage {
     let landmarks = std::array::from_fn(|i| Landmark {
@@ -98,35 +96,19 @@ async fn joins_through_the_broker() {
     assert_eq!(publisher.flush(Duration::from_secs(10)), (0, 0));
 
     // Consume from the start and join as the service does.
-    let cfg = ConsumeConfig {
-        group_id: format!("{}-g", topics.keypoints),
-        offset_reset: "earliest".into(),
-    };
-    let consumer = consume::subscribe(&kafka, &topics, &cfg, "join-cloud").unwrap();
-    let (tx, mut rx) = mpsc::channel(64);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(consume::run(
-        consumer,
-        topics.clone(),
-        tx,
-        Arc::new(ConsumeStats::default()),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let mut c =
+        common::TestConsumer::start(&kafka, &topics, &format!("{}-g", topics.keypoints), 64);
     // Consumption speed must not hide lateness: messages are replayed into the joiner at the
     // times they were produced (their capture timestamps), keeping the 30 ms frame spacing and the
     // 600 ms delay of the late keypoints.
     let mut msgs: Vec<Incoming> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while msgs.len() < 11 + 6 + 5 && Instant::now() < deadline {
-        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), c.rx.recv()).await {
             msgs.push(m);
         }
     }
-    let _ = stop_tx.send(());
-    drop(rx);
-    task.await.unwrap();
+    c.stop().await;
     assert_eq!(
         msgs.len(),
         22,

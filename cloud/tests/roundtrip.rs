@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use pose_cloud::consume::{self, ConsumeConfig, ConsumeStats, Incoming};
+use pose_cloud::consume::{ConsumeStats, Incoming};
 use pose_edge::publish::Publisher;
 use pose_shared::frame::FrameMeta;
 use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
-use tokio::sync::mpsc;
 
 const N: u64 = 150;
 
@@ -61,37 +60,21 @@ async fn collect(
     topics: &pose_shared::topics::Topics,
     want: usize,
 ) -> (Vec<Incoming>, Arc<ConsumeStats>) {
-    let cfg = ConsumeConfig {
-        group_id: format!("{}-group", topics.keypoints),
-        offset_reset: "earliest".into(),
-    };
-    let consumer = consume::subscribe(kafka, topics, &cfg, "test-cloud").unwrap();
-    let stats = Arc::new(ConsumeStats::default());
-    let (tx, mut rx) = mpsc::channel(64);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(consume::run(
-        consumer,
-        topics.clone(),
-        tx,
-        stats.clone(),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let mut c =
+        common::TestConsumer::start(kafka, topics, &format!("{}-group", topics.keypoints), 64);
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while got.len() < want && Instant::now() < deadline {
-        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), c.rx.recv()).await {
             got.push(m);
         }
     }
     // Anything beyond `want` would be a duplicate: give it a moment to show up.
-    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), c.rx.recv()).await {
         got.push(m);
     }
-    let _ = stop_tx.send(());
-    drop(rx);
-    task.await.unwrap();
+    let stats = c.stats.clone();
+    c.stop().await;
     (got, stats)
 }
 

@@ -334,3 +334,49 @@ pub async fn send_raw(
         .map_err(|(e, _)| e)
         .expect("the broker takes the record");
 }
+
+/// A consumer of both topics from their start, in a group of its own, feeding a channel: what
+/// the tests read the broker with.
+pub struct TestConsumer {
+    pub rx: tokio::sync::mpsc::Receiver<pose_cloud::consume::Incoming>,
+    pub stats: std::sync::Arc<pose_cloud::consume::ConsumeStats>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestConsumer {
+    /// Subscribes group `group` (offsets from the earliest) and starts reading.
+    pub fn start(kafka: &KafkaSettings, topics: &Topics, group: &str, buffer: usize) -> Self {
+        let cfg = pose_cloud::consume::ConsumeConfig {
+            group_id: group.to_owned(),
+            offset_reset: "earliest".into(),
+        };
+        let consumer = pose_cloud::consume::subscribe(kafka, topics, &cfg, "test-consumer")
+            .expect("the consumer subscribes");
+        let stats = std::sync::Arc::new(pose_cloud::consume::ConsumeStats::default());
+        let (tx, rx) = tokio::sync::mpsc::channel(buffer);
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(pose_cloud::consume::run(
+            consumer,
+            topics.clone(),
+            tx,
+            stats.clone(),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        Self {
+            rx,
+            stats,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops reading (the consumer commits and leaves its group).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        drop(self.rx);
+        self.task.await.expect("the consumer task ends");
+    }
+}
