@@ -1,6 +1,7 @@
 //! pose-cloud: consumes keypoints and frames from Kafka, joins and draws them, serves a viewer.
 
 pub mod access;
+pub mod admin;
 pub mod config;
 pub mod consume;
 pub mod hub;

@@ -1,0 +1,136 @@
+//! Two `pose-cloud` instances in one consumer group share the cameras: Kafka assigns each the
+//! partitions of both topics with the same numbers (both topics keyed by camera id, same
+//! partition count, range assignment), so every camera is shown by exactly one instance with
+//! both halves joined. When one instance stops, the group rebalances and the other shows its
+//! cameras within seconds.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use pose_cloud::admin::{FRAMES_RETENTION_MS, KEYPOINTS_RETENTION_MS, TopicPlan};
+use pose_shared::time::now_us;
+use pose_shared::topics::Topics;
+
+const PARTITIONS: u32 = 4;
+
+/// One camera name per partition: librdkafka's default partitioner puts a key in partition
+/// CRC-32(key) mod count.
+fn cameras() -> Vec<String> {
+    let mut by_partition: Vec<Option<String>> = vec![None; PARTITIONS as usize];
+    for i in 0.. {
+        let name = format!("scale-cam-{i}");
+        let p = (crc32fast::hash(name.as_bytes()) % PARTITIONS) as usize;
+        if by_partition[p].is_none() {
+            by_partition[p] = Some(name);
+        }
+        if by_partition.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    by_partition.into_iter().flatten().collect()
+}
+
+/// Whether the cloud on `port` shows `camera` now: its newest frame was captured in the last 2 s.
+fn shows(port: u16, camera: &str) -> bool {
+    common::shown_capture_us(port, camera).is_some_and(|ts| ts + 2_000_000 > now_us())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_cameras_and_take_over_on_rebalance() {
+    let kafka = common::broker();
+    let stamp = now_us();
+    let topics = Topics {
+        keypoints: format!("test.scale.{stamp}.keypoints"),
+        frames: format!("test.scale.{stamp}.frames"),
+    };
+    let plans = TopicPlan::pair(
+        &topics,
+        PARTITIONS as i32,
+        1,
+        FRAMES_RETENTION_MS,
+        KEYPOINTS_RETENTION_MS,
+    );
+    pose_cloud::admin::ensure(&kafka, &plans, Duration::from_secs(20))
+        .await
+        .expect("topics created");
+    let topic_args = [
+        "--keypoints-topic",
+        topics.keypoints.as_str(),
+        "--frames-topic",
+        topics.frames.as_str(),
+    ];
+    let cams = cameras();
+    let _edges: Vec<common::EdgeProcess> = cams
+        .iter()
+        .map(|c| common::EdgeProcess::start(&format!("scale_{c}"), c, &kafka.brokers, &topic_args))
+        .collect();
+    let group = format!("scale-{stamp}");
+    let args: Vec<&str> = [
+        "--brokers",
+        kafka.brokers.as_str(),
+        "--group-id",
+        group.as_str(),
+    ]
+    .into_iter()
+    .chain(topic_args)
+    .collect();
+    let mut a = common::CloudProcess::start("scale_cloud_a", &args);
+    let mut b = common::CloudProcess::start("scale_cloud_b", &args);
+
+    // Every camera shown by exactly one instance, both instances used.
+    let t0 = Instant::now();
+    let split = loop {
+        let on_a: Vec<bool> = cams.iter().map(|c| shows(a.port, c)).collect();
+        let on_b: Vec<bool> = cams.iter().map(|c| shows(b.port, c)).collect();
+        let exactly_one = on_a.iter().zip(&on_b).all(|(x, y)| x ^ y);
+        if exactly_one && on_a.iter().any(|x| *x) && on_b.iter().any(|x| *x) {
+            break on_a;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "cameras {cams:?}: shown by a {on_a:?}, by b {on_b:?}\nlog a:\n{}\nlog b:\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    eprintln!(
+        "cameras {cams:?}: instance a shows {:?}, b the rest, after {:?}",
+        cams.iter()
+            .zip(&split)
+            .filter(|(_, x)| **x)
+            .map(|(c, _)| c)
+            .collect::<Vec<_>>(),
+        t0.elapsed()
+    );
+    // Both halves are joined on the instance that shows a camera: skeletons are drawn.
+    for port in [a.port, b.port] {
+        let m = common::metrics(port);
+        assert!(
+            m.get("pose_cloud_join_total{outcome=\"joined\"}")
+                .copied()
+                .unwrap_or(0.0)
+                > 0.0,
+            "frames joined to keypoints on :{port}: {m:?}"
+        );
+    }
+
+    // a stops: b takes its cameras over.
+    assert!(a.stop(), "instance a exits cleanly:\n{}", a.log_text());
+    let stopped = Instant::now();
+    while !cams.iter().all(|c| shows(b.port, c)) {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "b did not take over: {:?}\nlog b:\n{}",
+            cams.iter().map(|c| shows(b.port, c)).collect::<Vec<_>>(),
+            b.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = stopped.elapsed();
+    eprintln!("instance a stopped: b shows every camera after {took:?}");
+    // Static membership: a stopped instance's partitions move after the session timeout (6 s).
+    assert!(took < Duration::from_secs(15), "rebalance took {took:?}");
+    assert!(b.stop(), "instance b exits cleanly");
+}
