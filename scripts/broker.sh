@@ -196,6 +196,11 @@ background.threads=2
 # The same broker-wide default as the role; the topics set their own.
 log.retention.hours=168
 PROPS
+    if ((nodes > 1)); then
+        # A cluster fences a dead node (and moves its partition leadership and ISR places) after
+        # 3 s without a heartbeat instead of 9 s: producers with acks=all wait that long.
+        printf '%s\n' broker.session.timeout.ms=3000 broker.heartbeat.interval.ms=1000 >>"$dir/server.properties"
+    fi
     local extra=${POSESTREAM_BROKER_PROPERTIES:-}
     if [[ -n $extra ]]; then
         echo "# From POSESTREAM_BROKER_PROPERTIES" >>"$dir/server.properties"

@@ -50,22 +50,23 @@ async fn losing_the_leader_loses_no_acknowledged_keypoint() {
     broker.kill_node(leader as u16);
     let killed = Instant::now();
 
-    // The view is back when the cloud shows a frame captured after the kill; publishing when
-    // the edge counts new deliveries.
-    let (mut view_back, mut publish_back) = (None, None);
-    while (view_back.is_none() || publish_back.is_none())
-        && killed.elapsed() < Duration::from_secs(60)
-    {
+    // For 15 s: how old the shown frame gets (the freeze: capture to now, sampled every
+    // 100 ms), and when the edge's keypoint deliveries go on.
+    let (mut freeze_us, mut publish_back) = (0u64, None);
+    while killed.elapsed() < Duration::from_secs(15) || publish_back.is_none() {
         if publish_back.is_none() && edge.metric("delivered") > delivered_before + 30 {
             publish_back = Some(killed.elapsed());
         }
-        if view_back.is_none()
-            && common::shown_capture_us(cloud.port, CAMERA).is_some_and(|ts| ts > killed_us)
-        {
-            view_back = Some(killed.elapsed());
+        if let Some(ts) = common::shown_capture_us(cloud.port, CAMERA) {
+            freeze_us = freeze_us.max(now_us().saturating_sub(ts.max(killed_us)));
         }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "publishing did not go on"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let freeze = Duration::from_micros(freeze_us);
     // Run on two nodes for a while, then stop the edge and read what it counted.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(edge.alive(), "the edge carried on");
@@ -78,17 +79,16 @@ async fn losing_the_leader_loses_no_acknowledged_keypoint() {
     let seqs = read_back(&kafka, &topics).await;
     let out_of_order = seqs.windows(2).filter(|w| w[1] <= w[0]).count();
     eprintln!(
-        "leader killed: publishing back after {publish_back:?}, view after {view_back:?}; \
+        "leader killed: keypoint deliveries went on after {publish_back:?}, the picture froze \
+         for at most {freeze:?}; \
          edge {}; read back {} keypoint messages, {out_of_order} duplicated or out of order",
         counts.line,
         seqs.len()
     );
-    let view_back = view_back.expect("the view came back");
     assert!(
-        view_back < Duration::from_secs(10),
-        "the viewer froze for {view_back:?}"
+        freeze < Duration::from_secs(5),
+        "the viewer froze for {freeze:?}"
     );
-    assert!(publish_back.is_some(), "publishing went on");
     assert_eq!(
         counts.failed, 0,
         "no keypoint message failed: {}",

@@ -476,9 +476,11 @@ impl TestBroker {
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
+        // SIGKILL: the data is wiped at the next start anyway, and the last nodes of a cluster
+        // cannot finish a controlled shutdown without a quorum.
         let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let _ = std::process::Command::new(repo.join("scripts/broker.sh"))
-            .arg("stop")
+            .arg("kill")
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .status();
     }
