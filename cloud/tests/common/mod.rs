@@ -664,3 +664,31 @@ pub fn shown_capture_us(port: u16, camera: &str) -> Option<u64> {
     }
     None
 }
+
+/// A keypoint message of one plausible pose.
+pub fn keypoint_message(
+    camera: &str,
+    seq: u64,
+    capture_ts_us: u64,
+) -> pose_shared::KeypointMessage {
+    use pose_shared::{Landmark, Pose};
+    pose_shared::KeypointMessage {
+        camera_id: pose_shared::CameraId::new(camera).expect("a valid camera id"),
+        seq,
+        capture_ts_us,
+        inference_us: 20_000,
+        width: 64,
+        height: 48,
+        frame_published: true,
+        poses: vec![Pose {
+            score: 0.9,
+            landmarks: std::array::from_fn(|i| Landmark {
+                x: 0.3 + i as f32 * 0.01,
+                y: 0.5,
+                z: 0.0,
+                visibility: 0.9,
+                presence: 0.9,
+            }),
+        }],
+    }
+}
