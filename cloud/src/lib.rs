@@ -4,6 +4,7 @@ pub mod access;
 pub mod admin;
 pub mod config;
 pub mod consume;
+pub mod directory;
 pub mod hub;
 pub mod join;
 pub mod render;

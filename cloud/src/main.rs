@@ -187,10 +187,28 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
             .unwrap_or_else(|_| "localhost".to_owned());
         consume_cfg.instance_id = Some(format!("pose-cloud@{host}:{}", addr.port()));
     }
-    let consumer = consume::subscribe(&cfg.kafka, &cfg.topics, &consume_cfg, "pose-cloud")
-        .context("cannot create the Kafka consumer")?;
+    // The public URL rides in the client id: the group's description is the directory of which
+    // instance shows which camera (directory.rs).
+    let public_url = cfg.http.public_url.as_deref();
+    let consumer = consume::subscribe(
+        &cfg.kafka,
+        &cfg.topics,
+        &consume_cfg,
+        &pose_cloud::directory::client_id(public_url),
+    )
+    .context("cannot create the Kafka consumer")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = pose_cloud::serve::AppState::new(stop_rx.clone());
+    if let Some(url) = public_url {
+        let directory = pose_cloud::directory::Directory::new(
+            &cfg.kafka,
+            &consume_cfg.group_id,
+            &cfg.topics.keypoints,
+            url,
+        )
+        .context("cannot create the Kafka client of the camera directory")?;
+        let _ = state.directory.set(Arc::new(directory));
+    }
     let pipeline = pose_cloud::service::spawn(
         consumer,
         cfg.topics.clone(),

@@ -2,7 +2,9 @@
 //! partitions of both topics with the same numbers (both topics keyed by camera id, same
 //! partition count, range assignment), so every camera is shown by exactly one instance with
 //! both halves joined. When one instance stops, the group rebalances and the other shows its
-//! cameras within seconds.
+//! cameras within seconds. Either instance's viewer reaches every camera: a camera URL asked of
+//! the instance that does not show it is redirected to the one that does (the group's own
+//! description is the directory, `directory.rs`).
 
 mod common;
 
@@ -80,8 +82,15 @@ async fn two_instances_share_the_cameras_and_take_over_on_rebalance() {
     .into_iter()
     .chain(topic_args)
     .collect();
-    let mut a = common::CloudProcess::start("scale_cloud_a", &args);
-    let mut b = common::CloudProcess::start("scale_cloud_b", &args);
+    let start = |name: &str| {
+        let port = common::free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut args = args.clone();
+        args.extend(["--public-url", url.as_str()]);
+        common::CloudProcess::start_on(name, port, &args)
+    };
+    let mut a = start("scale_cloud_a");
+    let mut b = start("scale_cloud_b");
 
     // Every camera shown by exactly one instance, both instances used.
     let t0 = Instant::now();
@@ -121,6 +130,35 @@ async fn two_instances_share_the_cameras_and_take_over_on_rebalance() {
         );
     }
 
+    // Either instance reaches every camera: asked of the other one, a camera's URLs redirect.
+    for (cam, on_a) in cams.iter().zip(&split) {
+        let (asked, holder) = if *on_a {
+            (b.port, a.port)
+        } else {
+            (a.port, b.port)
+        };
+        for path in [
+            format!("/cameras/{cam}/snapshot.jpg"),
+            format!("/cameras/{cam}/stream.mjpg"),
+            format!("/api/cameras/{cam}/keypoints"),
+        ] {
+            let (code, location) = redirect(asked, &path);
+            assert_eq!(
+                (code, location.as_deref()),
+                (
+                    307,
+                    Some(format!("http://127.0.0.1:{holder}{path}").as_str())
+                ),
+                "{path} asked of :{asked}"
+            );
+        }
+        assert_eq!(
+            common::http_get(holder, &format!("/cameras/{cam}/snapshot.jpg")).0,
+            200,
+            "{cam} is served where it is redirected to"
+        );
+    }
+
     // a stops: b takes its cameras over.
     assert!(a.stop(), "instance a exits cleanly:\n{}", a.log_text());
     let stopped = Instant::now();
@@ -138,4 +176,34 @@ async fn two_instances_share_the_cameras_and_take_over_on_rebalance() {
     // Static membership: a stopped instance's partitions move after the session timeout (6 s).
     assert!(took < Duration::from_secs(15), "rebalance took {took:?}");
     assert!(b.stop(), "instance b exits cleanly");
+}
+
+/// Status and `Location` of a GET (without following it).
+fn redirect(port: u16, path: &str) -> (u16, Option<String>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the cloud answers");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: t\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .map(|l| l.trim().to_owned());
+    (code, location)
 }
