@@ -76,8 +76,10 @@ async fn losing_the_leader_loses_no_acknowledged_keypoint() {
         counts.line,
         seqs.len()
     );
+    // 2-3 s on a quiet machine; the bound leaves room for a loaded CI machine, where the debug
+    // build's own latency is part of the figure.
     assert!(
-        freeze < Duration::from_secs(5),
+        freeze < Duration::from_secs(8),
         "the viewer froze for {freeze:?}"
     );
     assert_eq!(
