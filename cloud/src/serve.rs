@@ -284,7 +284,13 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             ("outcome=\"late\"", j.late),
             ("outcome=\"out_of_order\"", j.out_of_order),
             ("outcome=\"overflow\"", j.overflow),
+            ("outcome=\"old_run\"", j.old_run),
         ],
+    );
+    e.counter(
+        "pose_cloud_edge_restarts_total",
+        "Edge restarts seen by the join (a seq that went back with a later capture time).",
+        &[("", j.new_run)],
     );
     let reasons: Vec<(String, u64)> = s
         .render_error_reasons
