@@ -6,6 +6,7 @@ pub mod consume;
 pub mod hub;
 pub mod join;
 pub mod render;
+pub mod renderers;
 pub mod serve;
 pub mod service;
 pub mod status;

@@ -322,8 +322,26 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         .collect();
     e.gauge(
         "pose_cloud_viewers",
-        "Connected viewers (MJPEG and SSE), by camera.",
+        "Connected viewers (MJPEG, WebSocket and SSE), by camera.",
         &viewers,
+    );
+    let per_camera = |get: fn(&Feed) -> u64| -> Vec<(&str, u64)> {
+        labels
+            .iter()
+            .zip(&feeds)
+            .map(|(l, (_, f))| (l.as_str(), get(f)))
+            .collect()
+    };
+    e.counter(
+        "pose_cloud_rendered_total",
+        "Frames drawn and published to the viewers, by camera.",
+        &per_camera(|f| f.rendered.load(Ordering::Relaxed)),
+    );
+    e.counter(
+        "pose_cloud_render_dropped_total",
+        "Joined frames replaced by a newer one of the same camera before they were drawn \
+         (latest wins), by camera.",
+        &per_camera(|f| f.render_dropped.load(Ordering::Relaxed)),
     );
     let hist: Vec<(&str, &pose_shared::metrics::Histogram)> = labels
         .iter()
