@@ -147,7 +147,10 @@ fn main() -> anyhow::Result<()> {
     println!("| codec | decode | encode (quality {QUALITY}) |");
     println!("|---|---|---|");
     println!("| image 0.25 | {:.0} | {:.0} |", best[0], best[2]);
-    println!("| libjpeg-turbo 3 (turbojpeg 1.5) | {:.0} | {:.0} |", best[1], best[3]);
+    println!(
+        "| libjpeg-turbo 3 (turbojpeg 1.5) | {:.0} | {:.0} |",
+        best[1], best[3]
+    );
     println!();
     println!(
         "decode + draw + overlay + encode: before (image codec) {:.0}, now (image decodes, \
@@ -199,7 +202,10 @@ fn main() -> anyhow::Result<()> {
 
 /// `render` as it was before issue 14: the same drawing, the `image` crate's codec.
 fn render_with_image_codec(j: &Joined, overlay: Overlay) -> anyhow::Result<Vec<u8>> {
-    let f = j.frame.as_ref().ok_or_else(|| anyhow::anyhow!("no frame"))?;
+    let f = j
+        .frame
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no frame"))?;
     let img = image::load_from_memory_with_format(&f.jpeg, ImageFormat::Jpeg)?.into_rgb8();
     let (width, height) = img.dimensions();
     let mut rgb = img.into_raw();

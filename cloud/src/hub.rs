@@ -373,7 +373,10 @@ mod tests {
             feed.note_frame(ms(t0, i * 33), 30_000);
         }
         let last = ms(t0, 29 * 33);
-        assert_eq!(feed.view_state(last + Duration::from_millis(500)), ViewState::Live);
+        assert_eq!(
+            feed.view_state(last + Duration::from_millis(500)),
+            ViewState::Live
+        );
         // Messages keep arriving (the join says live) but nothing new is shown.
         let later = last + STALL_AFTER;
         assert_eq!(feed.view_state(later), ViewState::Stalled);

@@ -95,7 +95,12 @@ fn decode_rgb(jpeg: &[u8], width: u32, height: u32) -> Result<image::RgbImage, R
 
 /// Encodes RGB pixels as a baseline JPEG at `quality` (1-100), without chroma subsampling: the
 /// skeleton's lines are 1-2 px wide and keep their colours only at full chroma resolution.
-pub fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, RenderError> {
+pub fn encode_rgb(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    quality: u8,
+) -> Result<Vec<u8>, RenderError> {
     let quality = i32::from(quality.clamp(1, 100));
     COMPRESSOR.with_borrow_mut(|slot| {
         let c = match slot {

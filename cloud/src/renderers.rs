@@ -151,11 +151,7 @@ async fn worker(
                 Err(e) => warn!(error = %e, "render task failed"),
             }
         }
-        let idle = slot
-            .job
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none();
+        let idle = slot.job.lock().unwrap_or_else(|p| p.into_inner()).is_none();
         if idle && slot.closed.load(Ordering::Relaxed) {
             return;
         }
@@ -226,8 +222,15 @@ mod tests {
             big.rendered.load(Ordering::Relaxed),
             big.render_dropped.load(Ordering::Relaxed),
         );
-        assert_eq!(drawn + dropped, 30, "every frame drawn or counted as dropped");
-        assert!(dropped >= 25, "latest wins: {drawn} drawn, {dropped} dropped");
+        assert_eq!(
+            drawn + dropped,
+            30,
+            "every frame drawn or counted as dropped"
+        );
+        assert!(
+            dropped >= 25,
+            "latest wins: {drawn} drawn, {dropped} dropped"
+        );
         assert_eq!(
             big.frames.borrow().as_ref().map(|f| f.seq),
             Some(29),

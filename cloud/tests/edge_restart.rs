@@ -84,7 +84,10 @@ impl Setup {
             {
                 let first_frame_us = ts.saturating_sub((seq as f64 * FRAME_US) as u64);
                 let since = now_us().saturating_sub(first_frame_us);
-                eprintln!("{camera}: new run shown (seq {seq}) {} ms after its first frame", since / 1000);
+                eprintln!(
+                    "{camera}: new run shown (seq {seq}) {} ms after its first frame",
+                    since / 1000
+                );
                 return Duration::from_micros(since);
             }
             assert!(
@@ -106,7 +109,11 @@ fn shown(port: u16, camera: &str) -> Option<(u64, u64)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET /cameras/{camera}/stream.mjpg HTTP/1.0\r\nHost: t\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET /cameras/{camera}/stream.mjpg HTTP/1.0\r\nHost: t\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = vec![0u8; 4096];
     let mut got = 0;
     let header = |text: &str, name: &str| -> Option<u64> {
@@ -120,7 +127,8 @@ fn shown(port: u16, camera: &str) -> Option<(u64, u64)> {
             Ok(n) => got += n,
         }
         let text = String::from_utf8_lossy(&buf[..got]);
-        if let (Some(seq), Some(ts)) = (header(&text, "X-Seq: "), header(&text, "X-Capture-Ts-Us: "))
+        if let (Some(seq), Some(ts)) =
+            (header(&text, "X-Seq: "), header(&text, "X-Capture-Ts-Us: "))
         {
             return Some((seq, ts));
         }
@@ -149,7 +157,11 @@ fn first_run(s: &Setup, camera: &str) -> common::EdgeProcess {
     let edge = s.edge(&format!("{camera}_run1"), camera);
     let give_up = Instant::now() + Duration::from_secs(40);
     while shown(s.cloud.port, camera).is_none_or(|(seq, _)| seq < 240) {
-        assert!(Instant::now() < give_up, "the first run is not shown: {}", s.cloud.log_text());
+        assert!(
+            Instant::now() < give_up,
+            "the first run is not shown: {}",
+            s.cloud.log_text()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     edge
@@ -167,8 +179,16 @@ async fn a_restarted_edge_is_shown_again_within_two_seconds() {
     let restarted_us = now_us();
     let mut edge = s.edge("cam-reboot_run2", CAMERA);
     let took = s.wait_for_new_run(CAMERA, restarted_us, Duration::from_secs(20));
-    assert!(took <= Duration::from_secs(2), "shown {took:?} after the new run's first frame");
-    assert_eq!(restarts(s.cloud.port), 1.0, "{:?}", join_metrics(s.cloud.port));
+    assert!(
+        took <= Duration::from_secs(2),
+        "shown {took:?} after the new run's first frame"
+    );
+    assert_eq!(
+        restarts(s.cloud.port),
+        1.0,
+        "{:?}",
+        join_metrics(s.cloud.port)
+    );
 
     // The edge stops for good: stalled, then offline, with the age of the last frame.
     let (status, _) = edge.stop();
@@ -192,7 +212,10 @@ async fn a_restarted_edge_is_shown_again_within_two_seconds() {
     assert!(not_live.1 < Duration::from_secs(3), "{states:?}");
     let last = states.last().unwrap();
     assert_eq!(last.0, "offline", "{states:?}");
-    assert!(last.2.is_some_and(|age| age >= 2.0), "the age of the last frame: {states:?}");
+    assert!(
+        last.2.is_some_and(|age| age >= 2.0),
+        "the age of the last frame: {states:?}"
+    );
     assert!(
         states.iter().any(|(state, _, _)| state == "stalled"),
         "stalled before offline: {states:?}"
@@ -211,7 +234,10 @@ async fn an_edge_restarted_twice_quickly_is_shown_again() {
     let mut second = s.edge("cam-flaky_run2", CAMERA);
     let t = Instant::now();
     while second.metric_of("frames", "delivered") < 20 {
-        assert!(t.elapsed() < Duration::from_secs(20), "the second run publishes");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the second run publishes"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     second.child.kill().unwrap();
@@ -219,8 +245,16 @@ async fn an_edge_restarted_twice_quickly_is_shown_again() {
     let third_us = now_us();
     let _third = s.edge("cam-flaky_run3", CAMERA);
     let took = s.wait_for_new_run(CAMERA, third_us, Duration::from_secs(20));
-    assert!(took <= Duration::from_secs(2), "shown {took:?} after the third run's first frame");
-    assert_eq!(restarts(s.cloud.port), 2.0, "{:?}", join_metrics(s.cloud.port));
+    assert!(
+        took <= Duration::from_secs(2),
+        "shown {took:?} after the third run's first frame"
+    );
+    assert_eq!(
+        restarts(s.cloud.port),
+        2.0,
+        "{:?}",
+        join_metrics(s.cloud.port)
+    );
     // It stays live: frames keep coming, captured later and later.
     let (_, ts1) = shown(s.cloud.port, CAMERA).unwrap();
     std::thread::sleep(Duration::from_secs(1));

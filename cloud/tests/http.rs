@@ -229,7 +229,10 @@ where
     use futures_util::StreamExt;
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .ok()??
+            .ok()?;
         if let tokio_tungstenite::tungstenite::Message::Binary(b) = msg {
             let n = b[0] as usize;
             let id = String::from_utf8(b[1..1 + n].to_vec()).unwrap();
@@ -283,10 +286,15 @@ async fn one_websocket_carries_only_the_cameras_asked_for_and_ends_on_shutdown()
     b.frames.send_replace(Some(rendered(4)));
     hub.frame_shown();
     assert!(
-        next_frame(&mut ws, Duration::from_millis(500)).await.is_none(),
+        next_frame(&mut ws, Duration::from_millis(500))
+            .await
+            .is_none(),
         "a paused page gets no frames"
     );
-    assert_eq!(a.viewers.load(Ordering::Relaxed) + b.viewers.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        a.viewers.load(Ordering::Relaxed) + b.viewers.load(Ordering::Relaxed),
+        0
+    );
 
     // Unknown cameras are ignored; shutdown ends the socket (graceful shutdown does not wait).
     ws.send(ask("\"nope\", \"cam-a\"")).await.unwrap();
@@ -297,5 +305,8 @@ async fn one_websocket_carries_only_the_cameras_asked_for_and_ends_on_shutdown()
         .await
         .expect("the server stops with a socket open")
         .unwrap();
-    assert!(next_frame(&mut ws, second).await.is_none(), "the socket ended");
+    assert!(
+        next_frame(&mut ws, second).await.is_none(),
+        "the socket ended"
+    );
 }

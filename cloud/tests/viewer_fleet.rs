@@ -124,7 +124,11 @@ fn check(scheme: &str, out: &std::process::Output, shot: &Path) {
             .unwrap_or_default(),
     )
     .expect("the browser script prints a JSON line");
-    assert_eq!(report["errors"], serde_json::json!([]), "{scheme}: page errors");
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "{scheme}: page errors"
+    );
     assert!(
         report["refreshes"].as_u64().unwrap_or(0) >= 2,
         "{scheme}: the camera list kept being polled: {report}"
@@ -141,7 +145,10 @@ fn check(scheme: &str, out: &std::process::Output, shot: &Path) {
         let id = tile["camera"].as_str().unwrap();
         let i: usize = id.trim_start_matches("cam-").parse().unwrap();
         assert_eq!(tile["state"], "live", "{scheme} {id}: {tile}");
-        assert_eq!(tile["naturalWidth"], 320, "{scheme} {id}: a decoded picture");
+        assert_eq!(
+            tile["naturalWidth"], 320,
+            "{scheme} {id}: a decoded picture"
+        );
         let (x, y, w, h) = (
             tile["x"].as_f64().unwrap() as u32,
             tile["y"].as_f64().unwrap() as u32,
@@ -164,7 +171,12 @@ fn check(scheme: &str, out: &std::process::Output, shot: &Path) {
     // Out of view: the last row (tiles 12-15, with 4 per row) is far below a 360 px window.
     let viewers = &report["viewersOutOfView"];
     for i in 12..CAMERAS {
-        assert_eq!(viewers[camera(i)], 0, "{scheme}: {} out of view: {report}", camera(i));
+        assert_eq!(
+            viewers[camera(i)],
+            0,
+            "{scheme}: {} out of view: {report}",
+            camera(i)
+        );
     }
     assert!(
         viewers[camera(0)].as_u64().unwrap_or(0) >= 1,
