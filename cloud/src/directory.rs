@@ -156,12 +156,15 @@ mod tests {
     #[test]
     fn assignments_parse_and_garbage_does_not() {
         let mut b = vec![0, 1, 0, 0, 0, 2];
-        for (topic, parts) in [("pose.keypoints", vec![0, 3]), ("pose.frames", vec![0, 3])] {
+        for (topic, parts) in [
+            ("pose.keypoints", vec![0i32, 3]),
+            ("pose.frames", vec![0, 3]),
+        ] {
             b.extend_from_slice(&(topic.len() as i16).to_be_bytes());
             b.extend_from_slice(topic.as_bytes());
             b.extend_from_slice(&(parts.len() as i32).to_be_bytes());
             for p in parts {
-                b.extend_from_slice(&(p as i32).to_be_bytes());
+                b.extend_from_slice(&p.to_be_bytes());
             }
         }
         b.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]); // no user data

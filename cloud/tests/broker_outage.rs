@@ -28,7 +28,7 @@ const BUFFER: u64 = 300;
 const CAMERA: &str = "outage";
 
 /// One outage at a time: each test runs two programs and a JVM broker on 2 cores.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How the broker goes away.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,7 +61,7 @@ async fn edge_and_cloud_survive_a_broker_killed_and_restarted() {
 }
 
 async fn survive(kind: Outage, outage: Duration) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     // Each kind has its own ports and data, so a failed test leaves nothing in another's way.
     let port = PORT + 100 * kind as u16;
     let mut broker = common::TestBroker::new(&format!("{kind:?}"), port, 1);
@@ -100,16 +100,7 @@ async fn survive(kind: Outage, outage: Duration) {
     let (edge_pid, cloud_pid) = (edge.child.id(), cloud.child.id());
 
     // Both work before the outage.
-    let t0 = Instant::now();
-    while !(edge.metric("delivered") > 60 && common::camera_live(cloud.port, CAMERA)) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(40),
-            "edge and cloud did not start: edge {:?}\ncloud log:\n{}",
-            edge.all(),
-            cloud.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::wait_until_flowing(&edge, &cloud, CAMERA, Duration::from_secs(40)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_before = (common::rss(edge_pid), common::rss(cloud_pid));
     let dropped_before = edge.metric("dropped_queue_full");

@@ -31,16 +31,7 @@ async fn losing_the_leader_loses_no_acknowledged_keypoint() {
         "cluster_cloud",
         &["--brokers", &brokers, "--group-id", "cluster-cloud"],
     );
-    let t0 = Instant::now();
-    while !(edge.metric("delivered") > 60 && common::camera_live(cloud.port, CAMERA)) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "edge and cloud did not start: edge {:?}\ncloud log:\n{}",
-            edge.all(),
-            cloud.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::wait_until_flowing(&edge, &cloud, CAMERA, Duration::from_secs(60)).await;
 
     // The camera's keypoint partition (the key is the camera id) and the node that leads it.
     let (partition, leader) = camera_partition_leader(&kafka, &topics.keypoints).await;

@@ -692,3 +692,23 @@ pub fn keypoint_message(
         }],
     }
 }
+
+/// Waits until the edge has delivered 60 keypoint messages and the cloud shows `camera` live;
+/// fails with both sides' state after `limit`.
+pub async fn wait_until_flowing(
+    edge: &EdgeProcess,
+    cloud: &CloudProcess,
+    camera: &str,
+    limit: Duration,
+) {
+    let t0 = std::time::Instant::now();
+    while !(edge.metric("delivered") > 60 && camera_live(cloud.port, camera)) {
+        assert!(
+            t0.elapsed() < limit,
+            "edge and cloud did not start: edge {:?}\ncloud log:\n{}",
+            edge.all(),
+            cloud.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
