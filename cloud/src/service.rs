@@ -59,6 +59,20 @@ impl Pipeline {
     }
 }
 
+fn msg_camera(m: &Incoming) -> &pose_shared::CameraId {
+    match m {
+        Incoming::Keypoints(k) => &k.camera_id,
+        Incoming::Frame(f) => &f.meta.camera_id,
+    }
+}
+
+fn msg_seq(m: &Incoming) -> u64 {
+    match m {
+        Incoming::Keypoints(k) => k.seq,
+        Incoming::Frame(f) => f.meta.seq,
+    }
+}
+
 /// How often waiting frames are checked against the join window, and camera states updated.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -105,7 +119,13 @@ pub async fn run(
                         let _ = feed.keypoints.send(Arc::from(k.to_json().to_string()));
                     }
                 }
+                let (restarts, seq) = (joiner.stats().new_run, msg_seq(&msg));
+                let camera = msg_camera(&msg).clone();
                 joiner.push(msg, Instant::now(), &mut out);
+                if joiner.stats().new_run != restarts {
+                    info!(%camera, seq, restarts_total = joiner.stats().new_run,
+                        "edge restarted (seq went back with a later capture time): joining its new run");
+                }
             }
             _ = tick.tick() => {
                 let now = Instant::now();
