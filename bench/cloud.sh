@@ -5,8 +5,8 @@
 #     (cloud/examples/render_bench.rs);
 #  2. end-to-end latency (edge capture to MJPEG part received) with 1 and with 50 concurrent
 #     viewers of one camera: broker + pose-edge on the sample video + pose-cloud, all local;
-#  3. the same with 4 viewers of each camera, for 1 camera and for 16 (16 pose-edge processes
-#     without pose estimation, so that the 2 cores go to the cloud rather than to inference).
+#  3. the same with 4 viewers of each camera, for 1 camera and for 16 (synthetic cameras from one
+#     light publisher, cloud/examples/fleet_publisher.rs).
 #
 # Environment: POSESTREAM_BROKER_PORT (the local broker's port, default 9092; scripts/broker.sh
 # starts it if needed), BENCH_HTTP_PORT (pose-cloud's, default 18080).
@@ -59,20 +59,23 @@ for v in 1 50 1 50; do
 done
 stop_edges
 
-echo "== end-to-end latency, 4 viewers of each camera, 1 and 16 cameras without pose estimation, ${secs}s each"
+echo "== end-to-end latency, 4 viewers of each camera, 1 and 16 synthetic cameras, ${secs}s each"
+# One light process publishes the cameras (a JPEG encoded once, sent at 29.97 fps per camera), so
+# that the 2 cores measure the cloud rather than sixteen edges decoding and encoding video.
 url() { echo "http://127.0.0.1:$port/cameras/$1/stream.mjpg"; }
 for round in 1 2; do
-    edge fleet-00 --no-pose
-    wait_for fleet-00
-    sleep 2
-    target/release/examples/mjpeg_latency "$(url fleet-00)" 4 "$secs"
-    list=$(url fleet-00)
-    for i in $(seq -w 1 15); do
-        edge "fleet-$i" --no-pose
-        list+=",$(url "fleet-$i")"
+    for n in 1 16; do
+        target/release/examples/fleet_publisher "$brokers" "$n" 29.97 "fleet$round-$n" \
+            >"target/bench-fleet.log" 2>&1 &
+        edges+=($!)
+        list=""
+        for i in $(seq -w 0 $((n - 1))); do
+            [ ${#i} -lt 2 ] && i="0$i"
+            wait_for "fleet$round-$n-$i"
+            list+="${list:+,}$(url "fleet$round-$n-$i")"
+        done
+        sleep 2
+        target/release/examples/mjpeg_latency "$list" 4 "$secs"
+        stop_edges
     done
-    for i in $(seq -w 1 15); do wait_for "fleet-$i"; done
-    sleep 2
-    target/release/examples/mjpeg_latency "$list" 4 "$secs"
-    stop_edges
 done
