@@ -12,8 +12,9 @@
 //! * Frames older than one already emitted are dropped (a live view never goes back in time).
 //! * Every buffer is bounded; a camera that sends nothing for `offline_after` is offline.
 //! * An edge that restarts counts `seq` from 0 again. Within one run `seq` and capture time grow
-//!   together, so a message whose `seq` is not above the newest one seen but whose capture time
-//!   is later than it belongs to a new run (wire v1 has no run identity): the camera's join state
+//!   together, so a message whose `seq` is below the newest one seen but whose capture time is
+//!   later than it (by more than [`NEW_RUN_MIN_GAP_US`]) belongs to a new run (wire v1 has no run
+//!   identity; the same `seq` is the same frame, whatever its stamp): the camera's join state
 //!   is dropped and the new run is joined from scratch, so nothing of the old run (buffered
 //!   frames, keypoints kept for stale drawing) is drawn on the new one. After that, messages
 //!   captured before the new run's first message belong to an ended run: counted and dropped.
@@ -117,6 +118,11 @@ struct Camera {
     run_start_us: Option<u64>,
 }
 
+/// How much later than the newest message a message with a `seq` that went back must have been
+/// captured to start a new run. No edge restarts this fast (process start, camera, Kafka); a
+/// smaller difference is a resend, or a producer that stamps messages when it sends them.
+const NEW_RUN_MIN_GAP_US: u64 = 50_000;
+
 /// How many earlier keypoint messages are kept to draw on frames that have none of their own.
 const RECENT_KEYPOINTS: usize = 8;
 
@@ -138,7 +144,7 @@ impl Camera {
             return Run::Ended;
         }
         let run = match self.newest {
-            Some((s, t)) if seq <= s && capture_ts_us > t => {
+            Some((s, t)) if seq < s && capture_ts_us > t.saturating_add(NEW_RUN_MIN_GAP_US) => {
                 self.frames.clear();
                 self.keypoints.clear();
                 self.recent.clear();
@@ -677,6 +683,16 @@ mod tests {
         j.push(kp_at(3, ts(runs[1], 3), true), ms(t0, 3_000), &mut out);
         assert_eq!(j.stats().old_run, 1);
         assert_eq!(j.stats().late + j.stats().out_of_order, 0);
+    }
+
+    #[test]
+    fn a_resent_frame_stamped_a_moment_later_is_not_a_restart() {
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
+        j.push(frame(6), t0, &mut out);
+        j.push(kp(6, true), t0, &mut out);
+        j.push(frame_at(5, ts(1_000_000, 6) + 2_000), t0, &mut out);
+        assert_eq!(j.stats().new_run, 0);
+        assert_eq!(j.stats().out_of_order, 1);
     }
 
     #[test]
