@@ -3,7 +3,7 @@
 //! headless Chromium (Debian's, driven by playwright-core) opens the viewer. Every tile must show a
 //! decoded picture of its own camera, the page's `/api/cameras` polling must keep going, the page
 //! must log no errors, and once the window shows only the first rows, the cameras out of view
-//! must have no viewer (nothing is sent for them). Browsers open at most 6 HTTP/1.1 connections
+//! must have no viewer (nothing is sent for them), nor any camera once the tab is hidden. Browsers open at most 6 HTTP/1.1 connections
 //! per host, so before issue 14 (one MJPEG request per tile) tiles 7 to 16 stayed black.
 //!
 //! The screenshots are kept in `target/test-artifacts/viewer-16-http.png` and `-https.png`.
@@ -182,6 +182,15 @@ fn check(scheme: &str, out: &std::process::Output, shot: &Path) {
         viewers[camera(0)].as_u64().unwrap_or(0) >= 1,
         "{scheme}: the first tile is still watched: {report}"
     );
+    // A hidden tab: nothing is sent for any camera.
+    for i in 0..CAMERAS {
+        assert_eq!(
+            report["viewersHidden"][camera(i)],
+            0,
+            "{scheme}: {} with the tab hidden: {report}",
+            camera(i)
+        );
+    }
     eprintln!("{scheme}: {CAMERAS} tiles with their picture; {report}");
 }
 

@@ -3,9 +3,11 @@
 // 1. waits until every tile has decoded a picture, and two more refreshes of /api/cameras happen
 //    (the page's polling must not queue behind the frames), then writes a screenshot;
 // 2. shrinks the window so only the first rows are in view and reads /api/cameras again: the
-//    cameras whose tiles are out of view should have no viewer (nothing is sent to them).
+//    cameras whose tiles are out of view should have no viewer (nothing is sent to them);
+// 3. tells the page its tab is hidden and reads /api/cameras again: no camera should have one.
 // Prints one JSON line: {"tiles": [{"camera", "state", "x", "y", "width", "height",
-// "naturalWidth"}], "summary", "refreshes", "viewersOutOfView": {camera: viewers}, "errors"}.
+// "naturalWidth"}], "summary", "refreshes", "viewersOutOfView": {camera: viewers},
+// "viewersHidden": {camera: viewers}, "errors"}.
 // Usage: node viewer_fleet.mjs URL SCREENSHOT.png CAMERAS
 import { launchChromium } from "./launch.mjs";
 
@@ -48,7 +50,20 @@ try {
     (await (await fetch("/api/cameras", { cache: "no-store" })).json()));
   const viewersOutOfView = {};
   for (const c of cams) viewersOutOfView[c.id] = c.viewers;
-  console.log(JSON.stringify({ tiles, summary, refreshes: polled, viewersOutOfView, errors }));
+
+  // The tab goes to the background (as the browser reports it to the page): nothing is sent.
+  await page.evaluate(() => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await page.waitForTimeout(1500);
+  const hidden = await page.evaluate(async () =>
+    (await (await fetch("/api/cameras", { cache: "no-store" })).json()));
+  const viewersHidden = {};
+  for (const c of hidden) viewersHidden[c.id] = c.viewers;
+  console.log(JSON.stringify({ tiles, summary, refreshes: polled, viewersOutOfView, viewersHidden,
+                               errors }));
 } finally {
   await browser.close();
 }
