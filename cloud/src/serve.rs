@@ -309,8 +309,7 @@ async fn frames_socket(mut socket: WebSocket, s: Arc<AppState>) {
             }
         }
         if *stop.borrow() {
-            let _ = socket.send(Message::Close(None)).await;
-            return;
+            return close(socket).await;
         }
         let request = tokio::select! {
             changed = shown.changed() => match changed {
@@ -327,12 +326,16 @@ async fn frames_socket(mut socket: WebSocket, s: Arc<AppState>) {
         match request {
             Some(req) => resubscribe(&s, &mut subs, req.cameras),
             // Shutting down, or a message that is not a request: close.
-            None => {
-                let _ = socket.send(Message::Close(None)).await;
-                return;
-            }
+            None => return close(socket).await,
         }
     }
+}
+
+/// Says goodbye, waiting at most a second for a page that does not read (shutdown never waits
+/// on a viewer).
+async fn close(mut socket: WebSocket) {
+    let bye = socket.send(Message::Close(None));
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), bye).await;
 }
 
 /// Makes `subs` the cameras of `wanted` that exist (at most [`WS_MAX_CAMERAS`]); a newly listed
