@@ -1,5 +1,5 @@
-//! Publishes CAMERAS synthetic cameras at FPS each (a 320×240 JPEG encoded once, and a keypoint
-//! message with one pose, per camera and frame, stamped with the time they are sent) until
+//! Publishes CAMERAS synthetic cameras at FPS each, out of phase (a 320×240 JPEG encoded once, and
+//! a keypoint message with one pose, per camera and frame, stamped with the time they are sent) until
 //! SIGINT/SIGTERM: a fleet for the cloud's benchmarks whose own CPU use is small, so that a
 //! 2-core machine measures the cloud rather than sixteen edges' video decoding and encoding.
 //!
@@ -73,11 +73,15 @@ fn main() -> anyhow::Result<()> {
             stop.store(true, Ordering::Relaxed);
         });
     }
+    // Camera i captures at i/CAMERAS of the frame interval, as independent cameras are out of
+    // phase (all of them at the same instant would measure a burst, not a fleet).
     let interval = Duration::from_secs_f64(1.0 / fps);
     let start = Instant::now();
     let mut seq = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        for id in &ids {
+        for (i, id) in ids.iter().enumerate() {
+            let at = start + interval.mul_f64(seq as f64 + i as f64 / cameras as f64);
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
             let ts = now_us();
             let meta = FrameMeta {
                 camera_id: id.clone(),
@@ -90,8 +94,6 @@ fn main() -> anyhow::Result<()> {
             let _ = publisher.publish_keypoints(&keypoints(id, seq, ts));
         }
         seq += 1;
-        let next = start + interval.mul_f64(seq as f64);
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     publisher.flush(Duration::from_secs(5));
     Ok(())
