@@ -4,11 +4,21 @@
 //! behind skips to the newest frame and never slows the others or the renderer. Keypoints for
 //! downstream web consumers go through a small `broadcast` channel: a lagging subscriber loses the
 //! oldest messages and is told how many.
+//!
+//! What a camera's figures mean (the API and the viewer show them as they are):
+//! * **fps**: frames shown (rendered and published) in the last [`FPS_WINDOW`], divided by the
+//!   window (or by the time since the camera started showing frames, when that is shorter).
+//!   Counting frames makes bursts harmless: ten frames delivered in 1 ms every third of a second
+//!   are 30 fps, not thousands.
+//! * **state**: `live` (or `privacy`) only while new frames are shown: no new frame for
+//!   [`STALL_AFTER`] makes the camera `stalled`, whatever the join still receives; no message at
+//!   all for `join.offline_after` makes it `offline`. `last_seen_s` is the age of the newest
+//!   shown frame.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pose_shared::CameraId;
 use pose_shared::metrics::Histogram;
@@ -20,23 +30,112 @@ use crate::render::Rendered;
 /// Keypoint messages (JSON) buffered per camera for slow SSE subscribers.
 const KEYPOINT_BACKLOG: usize = 64;
 
+/// The window fps is counted over: long enough to smooth bursts of a few hundred ms, short
+/// enough that a camera that stops reads 0 within two seconds.
+pub const FPS_WINDOW: Duration = Duration::from_secs(2);
+
+/// No new frame shown for this long: the camera is `stalled` (below the join's 3 s offline, so
+/// a camera that stops altogether is first stalled, then offline).
+pub const STALL_AFTER: Duration = Duration::from_secs(2);
+
+/// Most frame times kept for the fps count (1000 fps over the window; a bound, not a limit on
+/// the rate: beyond it the oldest fall out of the window early).
+const FPS_MAX_FRAMES: usize = 2000;
+
+/// What a viewer is told about a camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewState {
+    /// New frames are being shown.
+    Live,
+    /// New skeletons are being shown on a blank canvas (keypoints arrive, frames do not).
+    Privacy,
+    /// Messages still arrive but no new frame has been shown for [`STALL_AFTER`].
+    Stalled,
+    /// Nothing arrives.
+    Offline,
+}
+
+impl ViewState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Privacy => "privacy",
+            Self::Stalled => "stalled",
+            Self::Offline => "offline",
+        }
+    }
+}
+
 /// One camera's feeds and figures.
 pub struct Feed {
     pub frames: watch::Sender<Option<Arc<Rendered>>>,
     pub keypoints: broadcast::Sender<Arc<str>>,
     /// End-to-end latency (edge capture to rendered), all run long.
     pub latency: Histogram,
-    /// Viewers connected now (MJPEG and SSE).
+    /// Viewers connected now (MJPEG, WebSocket and SSE).
     pub viewers: AtomicU64,
+    /// Frames rendered and published.
+    pub rendered: AtomicU64,
+    /// Joined frames replaced in the render slot before they were drawn (latest wins).
+    pub render_dropped: AtomicU64,
     figures: Mutex<Figures>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Figures {
-    fps: f64,
+    /// When the frames of the last [`FPS_WINDOW`] were shown, oldest first.
+    shown: VecDeque<Instant>,
+    /// Start of the current run of shown frames (reset after a gap longer than the window).
+    streak_start: Option<Instant>,
     latency_ms: f64,
     last_rendered: Option<Instant>,
+    /// The join's view: messages arriving, with or without frames.
     state: CameraState,
+}
+
+impl Figures {
+    fn forget_before(&mut self, now: Instant) {
+        while self
+            .shown
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= FPS_WINDOW)
+        {
+            self.shown.pop_front();
+        }
+    }
+
+    /// Frames shown per second over the window ending at `now` (see the module notes).
+    fn fps(&self, now: Instant) -> f64 {
+        let n = self
+            .shown
+            .iter()
+            .filter(|&&t| now.saturating_duration_since(t) < FPS_WINDOW)
+            .count();
+        let Some(start) = self.streak_start.filter(|_| n > 0) else {
+            return 0.0;
+        };
+        let span = now.saturating_duration_since(start).min(FPS_WINDOW);
+        if span >= FPS_WINDOW / 4 {
+            return n as f64 / span.as_secs_f64();
+        }
+        // A camera that started a moment ago: the mean interval of what it has shown.
+        match (self.shown.front(), self.shown.back()) {
+            (Some(&a), Some(&b)) if n >= 2 && b > a => (n - 1) as f64 / (b - a).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+
+    fn view_state(&self, now: Instant) -> ViewState {
+        let showing = self
+            .last_rendered
+            .is_some_and(|t| now.saturating_duration_since(t) < STALL_AFTER);
+        match (self.state, showing) {
+            (CameraState::Offline, _) => ViewState::Offline,
+            (_, false) => ViewState::Stalled,
+            (CameraState::Live, true) => ViewState::Live,
+            (CameraState::Privacy, true) => ViewState::Privacy,
+        }
+    }
 }
 
 /// A camera as the API shows it.
@@ -44,9 +143,10 @@ struct Figures {
 pub struct CameraInfo {
     pub id: String,
     pub state: &'static str,
+    /// Frames shown per second over the last [`FPS_WINDOW`].
     pub fps: f64,
     pub latency_ms: f64,
-    /// Seconds since the last rendered frame; null before the first.
+    /// Age in seconds of the newest shown frame; null before the first.
     pub last_seen_s: Option<f64>,
     pub viewers: u64,
 }
@@ -58,8 +158,11 @@ impl Feed {
             keypoints: broadcast::channel(KEYPOINT_BACKLOG).0,
             latency: Histogram::default(),
             viewers: AtomicU64::new(0),
+            rendered: AtomicU64::new(0),
+            render_dropped: AtomicU64::new(0),
             figures: Mutex::new(Figures {
-                fps: 0.0,
+                shown: VecDeque::new(),
+                streak_start: None,
                 latency_ms: 0.0,
                 last_rendered: None,
                 state: CameraState::Live,
@@ -67,43 +170,80 @@ impl Feed {
         }
     }
 
-    /// Records a rendered frame at `now` and returns the fps and latency to show (smoothed).
-    pub fn note_frame(&self, now: Instant, latency_us: u64) -> (f64, f64) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Figures> {
+        self.figures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that a frame captured `latency_us` ago was shown at `now`.
+    pub fn note_frame(&self, now: Instant, latency_us: u64) {
         self.latency.observe_us(latency_us);
-        let mut f = self.figures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(prev) = f.last_rendered {
-            let dt = now.saturating_duration_since(prev).as_secs_f64();
-            if dt > 0.0 {
-                // Exponential moving average over roughly ten frames.
-                f.fps = if f.fps == 0.0 {
-                    1.0 / dt
-                } else {
-                    0.9 * f.fps + 0.1 / dt
-                };
-            }
-        }
+        self.rendered.fetch_add(1, Ordering::Relaxed);
+        let mut f = self.lock();
         let ms = latency_us as f64 / 1e3;
+        // Exponential moving average over roughly ten frames.
         f.latency_ms = if f.latency_ms == 0.0 {
             ms
         } else {
             0.9 * f.latency_ms + 0.1 * ms
         };
+        let gap = f
+            .last_rendered
+            .is_none_or(|t| now.saturating_duration_since(t) >= FPS_WINDOW);
+        if gap {
+            f.streak_start = Some(now);
+        }
+        f.forget_before(now);
+        if f.shown.len() >= FPS_MAX_FRAMES {
+            f.shown.pop_front();
+        }
+        f.shown.push_back(now);
         f.last_rendered = Some(now);
-        (f.fps, f.latency_ms)
     }
 
+    /// The fps and latency (ms) to draw on a frame rendered at `now`.
+    pub fn overlay_figures(&self, now: Instant) -> (f64, f64) {
+        let f = self.lock();
+        (f.fps(now), f.latency_ms)
+    }
+
+    /// The join's view of the camera (messages arriving, with or without frames).
     pub fn set_state(&self, state: CameraState) {
-        self.figures.lock().unwrap_or_else(|p| p.into_inner()).state = state;
+        self.lock().state = state;
+    }
+
+    /// What viewers are told at `now`.
+    pub fn view_state(&self, now: Instant) -> ViewState {
+        self.lock().view_state(now)
     }
 }
 
 /// All cameras.
-#[derive(Default)]
 pub struct Hub {
     feeds: RwLock<BTreeMap<CameraId, Arc<Feed>>>,
+    /// Bumped after every frame shown, of any camera: what a viewer of many cameras waits on.
+    shown: watch::Sender<u64>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            feeds: RwLock::default(),
+            shown: watch::channel(0).0,
+        }
+    }
 }
 
 impl Hub {
+    /// Tells the viewers of many cameras that some camera has a new frame.
+    pub fn frame_shown(&self) {
+        self.shown.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes after every frame shown, of any camera.
+    pub fn subscribe_shown(&self) -> watch::Receiver<u64> {
+        self.shown.subscribe()
+    }
+
     /// The feed of `id`, created on first use.
     pub fn feed(&self, id: &CameraId) -> Arc<Feed> {
         if let Some(f) = self.feeds.read().unwrap_or_else(|p| p.into_inner()).get(id) {
@@ -134,15 +274,11 @@ impl Hub {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .map(|(id, feed)| {
-                let f = *feed.figures.lock().unwrap_or_else(|p| p.into_inner());
+                let f = feed.lock();
                 CameraInfo {
                     id: id.to_string(),
-                    state: match f.state {
-                        CameraState::Live => "live",
-                        CameraState::Privacy => "privacy",
-                        CameraState::Offline => "offline",
-                    },
-                    fps: (f.fps * 10.0).round() / 10.0,
+                    state: f.view_state(now).as_str(),
+                    fps: (f.fps(now) * 10.0).round() / 10.0,
                     latency_ms: (f.latency_ms * 10.0).round() / 10.0,
                     last_seen_s: f
                         .last_rendered
@@ -181,13 +317,77 @@ mod tests {
         for i in 0..30 {
             a.note_frame(t0 + Duration::from_millis(i * 100), 40_000);
         }
-        let info = &hub.cameras(t0 + Duration::from_secs(3))[0];
+        let info = &hub.cameras(t0 + Duration::from_millis(2_950))[0];
         assert_eq!(info.id, "c1");
-        assert!((info.fps - 10.0).abs() < 0.5, "{}", info.fps);
+        assert!((info.fps - 10.0).abs() < 0.6, "{}", info.fps);
         assert!((info.latency_ms - 40.0).abs() < 0.5);
         assert_eq!(a.latency.count(), 30);
         a.set_state(CameraState::Offline);
         assert_eq!(hub.cameras(t0)[0].state, "offline");
+    }
+
+    fn ms(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn fps_counts_frames_in_a_window_so_bursts_do_not_inflate_it() {
+        let feed = Feed::new();
+        let t0 = Instant::now();
+        // 30 fps delivered in bursts: 10 frames 1 ms apart every 333 ms, for 4 s.
+        for burst in 0..12 {
+            for i in 0..10 {
+                feed.note_frame(ms(t0, burst * 333 + i), 30_000);
+            }
+        }
+        let end = ms(t0, 11 * 333 + 9);
+        for at in [end, end + Duration::from_millis(200)] {
+            let (fps, _) = feed.overlay_figures(at);
+            assert!((fps - 30.0).abs() <= 3.5, "bursty 30 fps read as {fps}");
+        }
+        // Evenly spaced frames, and a camera that has only just started.
+        let even = Feed::new();
+        for i in 0..90 {
+            even.note_frame(ms(t0, i * 33), 30_000);
+        }
+        let (fps, _) = even.overlay_figures(ms(t0, 89 * 33 + 16));
+        assert!((fps - 30.0).abs() < 1.5, "{fps}");
+        let young = Feed::new();
+        for i in 0..4 {
+            young.note_frame(ms(t0, i * 40), 30_000);
+        }
+        let (fps, _) = young.overlay_figures(ms(t0, 130));
+        assert!((fps - 25.0).abs() < 1.0, "{fps}");
+        // Frames stop: the figure falls to 0 within the window.
+        let (fps, _) = even.overlay_figures(ms(t0, 89 * 33) + FPS_WINDOW);
+        assert_eq!(fps, 0.0);
+    }
+
+    #[test]
+    fn a_camera_is_live_only_while_new_frames_are_shown() {
+        let hub = Hub::default();
+        let feed = hub.feed(&CameraId::new("c3").unwrap());
+        let t0 = Instant::now();
+        assert_eq!(feed.view_state(t0), ViewState::Stalled, "nothing shown yet");
+        for i in 0..30 {
+            feed.note_frame(ms(t0, i * 33), 30_000);
+        }
+        let last = ms(t0, 29 * 33);
+        assert_eq!(
+            feed.view_state(last + Duration::from_millis(500)),
+            ViewState::Live
+        );
+        // Messages keep arriving (the join says live) but nothing new is shown.
+        let later = last + STALL_AFTER;
+        assert_eq!(feed.view_state(later), ViewState::Stalled);
+        let info = &hub.cameras(later)[0];
+        assert_eq!(info.state, "stalled");
+        assert_eq!(info.fps, 0.0);
+        assert!((info.last_seen_s.unwrap() - 2.0).abs() < 0.01);
+        feed.set_state(CameraState::Privacy);
+        assert_eq!(feed.view_state(last), ViewState::Privacy);
+        feed.set_state(CameraState::Offline);
+        assert_eq!(feed.view_state(last), ViewState::Offline);
     }
 
     #[test]

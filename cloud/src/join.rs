@@ -11,6 +11,14 @@
 //!   (no frame for `offline_after`) they are emitted alone, to be drawn on a blank canvas.
 //! * Frames older than one already emitted are dropped (a live view never goes back in time).
 //! * Every buffer is bounded; a camera that sends nothing for `offline_after` is offline.
+//! * An edge that restarts counts `seq` from 0 again. Within one run `seq` and capture time grow
+//!   together, so a message whose `seq` is below the newest one seen but whose capture time is
+//!   later than it (by more than [`NEW_RUN_MIN_GAP_US`]) belongs to a new run (wire v1 has no run
+//!   identity; the same `seq` is the same frame, whatever its stamp): the camera's join state
+//!   is dropped and the new run is joined from scratch, so nothing of the old run (buffered
+//!   frames, keypoints kept for stale drawing) is drawn on the new one. After that, messages
+//!   captured before the new run's first message belong to an ended run: counted and dropped.
+//!   When the wire format carries a run identity, compare it here instead.
 //!
 //! Time is passed in (`now`), so the rules are tested without sleeping.
 
@@ -80,6 +88,10 @@ pub struct JoinStats {
     pub out_of_order: u64,
     /// Messages pushed out of a full buffer.
     pub overflow: u64,
+    /// Edge restarts seen (a `seq` that went back with a later capture time).
+    pub new_run: u64,
+    /// Messages of a run that had already ended when they arrived (dropped).
+    pub old_run: u64,
 }
 
 /// A camera's state for the viewer.
@@ -100,12 +112,54 @@ struct Camera {
     emitted_up_to: Option<u64>,
     last_message: Option<Instant>,
     last_frame: Option<Instant>,
+    /// The newest message seen, by capture time: `(seq, capture_ts_us)`.
+    newest: Option<(u64, u64)>,
+    /// Capture time of the first message of the current run, once a restart was seen.
+    run_start_us: Option<u64>,
 }
+
+/// How much later than the newest message a message with a `seq` that went back must have been
+/// captured to start a new run. No edge restarts this fast (process start, camera, Kafka); a
+/// smaller difference is a resend, or a producer that stamps messages when it sends them.
+const NEW_RUN_MIN_GAP_US: u64 = 50_000;
 
 /// How many earlier keypoint messages are kept to draw on frames that have none of their own.
 const RECENT_KEYPOINTS: usize = 8;
 
+/// Where a message stands against the camera's current run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Current,
+    /// The first message of a new run: the camera's state was reset.
+    New,
+    /// Captured before the current run started: drop it.
+    Ended,
+}
+
 impl Camera {
+    /// Classifies a message `(seq, capture_ts_us)` and starts a new run when it is the first of
+    /// one (see the module notes).
+    fn run_of(&mut self, seq: u64, capture_ts_us: u64) -> Run {
+        if self.run_start_us.is_some_and(|start| capture_ts_us < start) {
+            return Run::Ended;
+        }
+        let run = match self.newest {
+            Some((s, t)) if seq < s && capture_ts_us > t.saturating_add(NEW_RUN_MIN_GAP_US) => {
+                self.frames.clear();
+                self.keypoints.clear();
+                self.recent.clear();
+                self.emitted_up_to = None;
+                self.run_start_us = Some(capture_ts_us);
+                Run::New
+            }
+            _ => Run::Current,
+        };
+        if self.newest.is_none_or(|(_, t)| capture_ts_us >= t) {
+            self.newest = Some((seq, capture_ts_us));
+        }
+        run
+    }
+
     fn remember(&mut self, k: Arc<KeypointMessage>) {
         let pos = self
             .recent
@@ -179,8 +233,16 @@ impl Joiner {
         let cfg = self.cfg;
         let cam = self.cameras.entry(f.meta.camera_id.clone()).or_default();
         cam.last_message = Some(now);
-        cam.last_frame = Some(now);
         let seq = f.meta.seq;
+        match cam.run_of(seq, f.meta.capture_ts_us) {
+            Run::Ended => {
+                self.stats.old_run += 1;
+                return;
+            }
+            Run::New => self.stats.new_run += 1,
+            Run::Current => {}
+        }
+        cam.last_frame = Some(now);
         if cam.emitted_up_to.is_some_and(|e| seq <= e) {
             self.stats.out_of_order += 1;
             return;
@@ -207,6 +269,14 @@ impl Joiner {
         let cam = self.cameras.entry(k.camera_id.clone()).or_default();
         cam.last_message = Some(now);
         let seq = k.seq;
+        match cam.run_of(seq, k.capture_ts_us) {
+            Run::Ended => {
+                self.stats.old_run += 1;
+                return;
+            }
+            Run::New => self.stats.new_run += 1,
+            Run::Current => {}
+        }
         if cam.emitted_up_to.is_some_and(|e| seq <= e) {
             self.stats.late += 1;
             cam.remember(Arc::new(k));
@@ -345,11 +415,15 @@ mod tests {
     const CAM: &str = "cam-a";
 
     fn frame(seq: u64) -> Incoming {
+        frame_at(seq, 1_000_000 + seq * 33_333)
+    }
+
+    fn frame_at(seq: u64, capture_ts_us: u64) -> Incoming {
         Incoming::Frame(FrameMessage {
             meta: FrameMeta {
                 camera_id: CameraId::new(CAM).unwrap(),
                 seq,
-                capture_ts_us: 1_000_000 + seq * 33_333,
+                capture_ts_us,
                 width: 32,
                 height: 24,
             },
@@ -358,10 +432,14 @@ mod tests {
     }
 
     fn kp(seq: u64, frame_published: bool) -> Incoming {
+        kp_at(seq, 1_000_000 + seq * 33_333, frame_published)
+    }
+
+    fn kp_at(seq: u64, capture_ts_us: u64, frame_published: bool) -> Incoming {
         Incoming::Keypoints(KeypointMessage {
             camera_id: CameraId::new(CAM).unwrap(),
             seq,
-            capture_ts_us: 1_000_000 + seq * 33_333,
+            capture_ts_us,
             inference_us: 1,
             width: 32,
             height: 24,
@@ -541,5 +619,93 @@ mod tests {
                 .values()
                 .all(|c| c.keypoints.len() <= 4 && c.recent.len() <= RECENT_KEYPOINTS)
         );
+    }
+
+    /// Capture time of `seq` in a run that started at `start_us`.
+    fn ts(start_us: u64, seq: u64) -> u64 {
+        start_us + seq * 33_333
+    }
+
+    #[test]
+    fn a_restarted_edge_is_joined_again_at_once_with_nothing_of_the_old_run() {
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
+        // The first run reaches seq 500, with keypoints waiting for frames 501-502 and a frame.
+        let old = 1_000_000;
+        for s in 495..=500 {
+            j.push(frame_at(s, ts(old, s)), t0, &mut out);
+            j.push(kp_at(s, ts(old, s), true), t0, &mut out);
+        }
+        j.push(kp_at(501, ts(old, 501), true), t0, &mut out);
+        j.push(frame_at(502, ts(old, 502)), t0, &mut out);
+        assert_eq!(out.len(), 6);
+        out.clear();
+        // The edge restarts: seq from 0, capture times later than anything before.
+        let new = ts(old, 502) + 2_000_000;
+        j.push(frame_at(0, ts(new, 0)), ms(t0, 2_000), &mut out);
+        j.push(frame_at(1, ts(new, 1)), ms(t0, 2_033), &mut out);
+        j.push(kp_at(1, ts(new, 1), true), ms(t0, 2_040), &mut out);
+        j.tick(ms(t0, 2_300), &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![(0, true, None, false), (1, true, Some(1), false)],
+            "shown at once, and no keypoints of the old run on frame 0"
+        );
+        assert_eq!(j.stats().new_run, 1);
+        assert_eq!(j.stats().out_of_order, 0);
+        // A message of the old run still in flight is dropped, not joined with the new run.
+        out.clear();
+        j.push(kp_at(502, ts(old, 502), true), ms(t0, 2_400), &mut out);
+        j.push(frame_at(2, ts(new, 2)), ms(t0, 2_400), &mut out);
+        j.tick(ms(t0, 2_600), &mut out);
+        assert_eq!(summary(&out), vec![(2, true, Some(1), true)]);
+        assert_eq!(j.stats().old_run, 1);
+        assert_eq!(
+            j.states(ms(t0, 2_600)),
+            vec![(CameraId::new(CAM).unwrap(), CameraState::Live)]
+        );
+    }
+
+    #[test]
+    fn two_quick_restarts_each_start_a_new_run() {
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
+        let runs = [1_000_000, 60_000_000, 61_000_000];
+        for (i, start) in runs.into_iter().enumerate() {
+            let at = ms(t0, 1_000 * i as u64);
+            let before = out.len();
+            for s in 0..3 {
+                j.push(kp_at(s, ts(start, s), true), at, &mut out);
+                j.push(frame_at(s, ts(start, s)), at, &mut out);
+            }
+            assert_eq!(out.len() - before, 3, "run {i} is shown");
+        }
+        assert_eq!(j.stats().new_run, 2);
+        // The second run's last keypoints, delivered after the third run began: dropped.
+        j.push(kp_at(3, ts(runs[1], 3), true), ms(t0, 3_000), &mut out);
+        assert_eq!(j.stats().old_run, 1);
+        assert_eq!(j.stats().late + j.stats().out_of_order, 0);
+    }
+
+    #[test]
+    fn a_resent_frame_stamped_a_moment_later_is_not_a_restart() {
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
+        j.push(frame(6), t0, &mut out);
+        j.push(kp(6, true), t0, &mut out);
+        j.push(frame_at(5, ts(1_000_000, 6) + 2_000), t0, &mut out);
+        assert_eq!(j.stats().new_run, 0);
+        assert_eq!(j.stats().out_of_order, 1);
+    }
+
+    #[test]
+    fn keypoints_arriving_before_their_frames_do_not_look_like_a_restart() {
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
+        for s in 0..5 {
+            j.push(kp(s, true), t0, &mut out);
+        }
+        for s in 0..5 {
+            j.push(frame(s), t0, &mut out);
+        }
+        assert_eq!(out.len(), 5);
+        assert_eq!(j.stats().joined, 5);
+        assert_eq!(j.stats().new_run, 0);
     }
 }

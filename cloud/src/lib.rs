@@ -8,6 +8,7 @@ pub mod directory;
 pub mod hub;
 pub mod join;
 pub mod render;
+pub mod renderers;
 pub mod serve;
 pub mod service;
 pub mod status;

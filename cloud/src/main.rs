@@ -287,13 +287,15 @@ fn log_cameras(state: &pose_cloud::serve::AppState) {
         joined = j.joined,
         stale = j.stale,
         late = j.late,
+        edge_restarts = j.new_run,
+        old_run = j.old_run,
         render_errors = state
             .render_errors
             .load(std::sync::atomic::Ordering::Relaxed),
         "status"
     );
     for cam in state.hub.cameras(std::time::Instant::now()) {
-        info!(camera = %cam.id, state = cam.state, fps = cam.fps, latency_ms = cam.latency_ms, viewers = cam.viewers, "camera");
+        info!(camera = %cam.id, state = cam.state, last_seen_s = cam.last_seen_s, fps = cam.fps, latency_ms = cam.latency_ms, viewers = cam.viewers, "camera");
     }
 }
 

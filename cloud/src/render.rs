@@ -1,9 +1,17 @@
 //! Draws one joined result as a JPEG: the frame (or a blank canvas for a privacy camera), the
 //! skeleton, and an overlay with the camera id, fps and end-to-end latency. Done once per camera
 //! and frame, whatever the number of viewers.
+//!
+//! Codecs (measured by `examples/render_bench.rs`, README "Cloud service"): frames from the edge
+//! are decoded by the `image` crate (zune-jpeg: memory-safe Rust, fuzzed here, for bytes that come
+//! from devices in the field); drawn frames are encoded by libjpeg-turbo (the `turbojpeg` crate,
+//! built from source and linked statically), about 7× as fast as the `image` crate's encoder,
+//! which was most of the time of a frame. libjpeg-turbo would also decode about 1.5× as fast; the
+//! decoder stays in Rust for the ~10 % that would gain.
 
-use image::codecs::jpeg::JpegEncoder;
-use image::{ExtendedColorType, ImageFormat};
+use std::cell::RefCell;
+
+use image::ImageFormat;
 use pose_shared::draw::{Canvas, DEFAULT_PALETTE, draw_pose};
 use pose_shared::font::{draw_text, text_size};
 
@@ -42,7 +50,7 @@ pub enum RenderError {
         source: image::ImageError,
     },
     #[error("JPEG encoding failed: {0}")]
-    Encode(image::ImageError),
+    Encode(turbojpeg::Error),
     #[error("nothing to draw (no frame and no keypoints)")]
     Empty,
 }
@@ -57,6 +65,11 @@ impl RenderError {
             Self::Empty => "empty",
         }
     }
+}
+
+thread_local! {
+    // One encoder per thread (render threads are pooled), created on first use.
+    static COMPRESSOR: RefCell<Option<(turbojpeg::Compressor, i32)>> = const { RefCell::new(None) };
 }
 
 /// Decodes a frame's JPEG to RGB, refusing images larger than the frame's headers declare (the
@@ -78,6 +91,37 @@ fn decode_rgb(jpeg: &[u8], width: u32, height: u32) -> Result<image::RgbImage, R
         }),
         Err(e) => Err(RenderError::Decode(e)),
     }
+}
+
+/// Encodes RGB pixels as a baseline JPEG at `quality` (1-100), without chroma subsampling: the
+/// skeleton's lines are 1-2 px wide and keep their colours only at full chroma resolution.
+pub fn encode_rgb(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    quality: u8,
+) -> Result<Vec<u8>, RenderError> {
+    let quality = i32::from(quality.clamp(1, 100));
+    COMPRESSOR.with_borrow_mut(|slot| {
+        let c = match slot {
+            Some((c, q)) if *q == quality => c,
+            _ => {
+                let mut c = turbojpeg::Compressor::new().map_err(RenderError::Encode)?;
+                c.set_quality(quality).map_err(RenderError::Encode)?;
+                c.set_subsamp(turbojpeg::Subsamp::None)
+                    .map_err(RenderError::Encode)?;
+                &mut slot.insert((c, quality)).0
+            }
+        };
+        c.compress_to_vec(turbojpeg::Image {
+            pixels: rgb,
+            width: width as usize,
+            pitch: width as usize * 3,
+            height: height as usize,
+            format: turbojpeg::PixelFormat::RGB,
+        })
+        .map_err(RenderError::Encode)
+    })
 }
 
 /// Draws `j` with `overlay` and encodes it at `quality`.
@@ -125,10 +169,7 @@ pub fn render(j: &Joined, overlay: Overlay, quality: u8) -> Result<Rendered, Ren
         canvas.fill_rect(0, 0, i64::from(tw) + 4, i64::from(th) + 2, [0, 0, 0]);
         draw_text(&mut canvas, 2, 2, &text, scale, [255, 255, 255]);
     }
-    let mut jpeg = Vec::with_capacity(rgb.len() / 8);
-    JpegEncoder::new_with_quality(&mut jpeg, quality.clamp(1, 100))
-        .encode(&rgb, width, height, ExtendedColorType::Rgb8)
-        .map_err(RenderError::Encode)?;
+    let jpeg = encode_rgb(&rgb, width, height, quality)?;
     Ok(Rendered {
         seq: j.seq,
         capture_ts_us: j.capture_ts_us,
@@ -181,10 +222,11 @@ mod tests {
     }
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        // Made by the image crate's encoder: the renderer reads any baseline JPEG.
         let mut out = Vec::new();
         let rgb = vec![90u8; (w * h * 3) as usize];
-        JpegEncoder::new_with_quality(&mut out, 90)
-            .encode(&rgb, w, h, ExtendedColorType::Rgb8)
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode(&rgb, w, h, image::ExtendedColorType::Rgb8)
             .unwrap();
         out
     }

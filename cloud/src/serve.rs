@@ -1,8 +1,16 @@
 //! The HTTP API and viewer: routes built in one function, so tests drive them on port 0.
 //!
-//! Long-lived responses (MJPEG, SSE) end by themselves when `shutdown` flips, so graceful
-//! shutdown never waits on a viewer.
+//! Long-lived responses (MJPEG, WebSocket, SSE) end by themselves when `shutdown` flips, so
+//! graceful shutdown never waits on a viewer.
+//!
+//! The viewer page takes every camera's frames over one WebSocket (`/api/frames`), not one MJPEG
+//! request per tile: browsers open at most 6 HTTP/1.1 connections per host, so a seventh MJPEG
+//! tile (and the page's own `/api/cameras` polling) would wait forever. One socket works the
+//! same over plain HTTP and HTTPS (and through any HTTP/1.1 proxy that passes WebSockets), and it
+//! lets the page say which cameras it shows: tiles out of view, or a tab in the background, get
+//! nothing. `/cameras/{id}/stream.mjpg` stays for other clients (VLC, an `<img>` elsewhere).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,6 +18,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -24,6 +33,7 @@ use crate::consume::ConsumeStats;
 use crate::directory::Directory;
 use crate::hub::{Feed, Hub};
 use crate::join::JoinStats;
+use crate::render::Rendered;
 
 /// The viewer page: plain HTML, CSS and JavaScript, embedded in the binary (no build step).
 const VIEWER_HTML: &str = include_str!("viewer.html");
@@ -87,6 +97,7 @@ pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
     let mut protected = Router::new()
         .route("/", get(|| async { Html(VIEWER_HTML) }))
         .route("/api/cameras", get(cameras))
+        .route("/api/frames", get(frames_ws))
         .route("/metrics", get(metrics))
         .merge(camera_routes);
     if let Some(creds) = auth {
@@ -241,6 +252,109 @@ async fn mjpeg(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Respon
         .into_response()
 }
 
+/// Most cameras one WebSocket may ask for, and the largest message it may send (its list).
+const WS_MAX_CAMERAS: usize = 256;
+const WS_MAX_MESSAGE: usize = 64 * 1024;
+
+/// The viewer page's frames, many cameras over one WebSocket.
+///
+/// The page sends a text message `{"cameras": [ID, ...]}` whenever the set it shows changes (an
+/// empty list pauses everything). The server then sends, as binary messages, each listed
+/// camera's newest frame when it is new: `[id length: u8][id: UTF-8][seq: u64 BE]
+/// [capture_ts_us: u64 BE][JPEG]`. It sends one message at a time, so a slow page (or network)
+/// holds the socket's buffers only and then gets each camera's newest frame: it skips frames,
+/// never slows the others, and never builds up a backlog here.
+async fn frames_ws(State(s): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(WS_MAX_MESSAGE)
+        .on_upgrade(move |socket| frames_socket(socket, s))
+}
+
+#[derive(serde::Deserialize)]
+struct WsRequest {
+    cameras: Vec<String>,
+}
+
+/// A frame as the viewer page's WebSocket carries it (see [`frames_ws`]).
+pub fn ws_frame_message(camera: &str, frame: &Rendered) -> Vec<u8> {
+    let id = camera.as_bytes();
+    let id = &id[..id.len().min(255)];
+    let mut msg = Vec::with_capacity(1 + id.len() + 16 + frame.jpeg.len());
+    msg.push(id.len() as u8);
+    msg.extend_from_slice(id);
+    msg.extend_from_slice(&frame.seq.to_be_bytes());
+    msg.extend_from_slice(&frame.capture_ts_us.to_be_bytes());
+    msg.extend_from_slice(&frame.jpeg);
+    msg
+}
+
+type Subscription = (watch::Receiver<Option<Arc<Rendered>>>, ViewerGuard);
+
+async fn frames_socket(mut socket: WebSocket, s: Arc<AppState>) {
+    let mut shown = s.hub.subscribe_shown();
+    let mut stop = s.shutdown.clone();
+    let mut subs: BTreeMap<String, Subscription> = BTreeMap::new();
+    loop {
+        // Every listed camera's frame that this page has not had yet.
+        for (id, (rx, _)) in subs.iter_mut() {
+            if !rx.has_changed().unwrap_or(false) {
+                continue;
+            }
+            let Some(frame) = rx.borrow_and_update().clone() else {
+                continue;
+            };
+            let msg = Message::Binary(ws_frame_message(id, &frame).into());
+            tokio::select! {
+                sent = socket.send(msg) => if sent.is_err() { return },
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        if *stop.borrow() {
+            return close(socket).await;
+        }
+        let request = tokio::select! {
+            changed = shown.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(text))) => serde_json::from_str::<WsRequest>(text.as_str()).ok(),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => continue, // pings are answered by the library; binary is ignored
+            },
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        match request {
+            Some(req) => resubscribe(&s, &mut subs, req.cameras),
+            // Shutting down, or a message that is not a request: close.
+            None => return close(socket).await,
+        }
+    }
+}
+
+/// Says goodbye, waiting at most a second for a page that does not read (shutdown never waits
+/// on a viewer).
+async fn close(mut socket: WebSocket) {
+    let bye = socket.send(Message::Close(None));
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), bye).await;
+}
+
+/// Makes `subs` the cameras of `wanted` that exist (at most [`WS_MAX_CAMERAS`]); a newly listed
+/// camera's current frame goes out at once.
+fn resubscribe(s: &AppState, subs: &mut BTreeMap<String, Subscription>, wanted: Vec<String>) {
+    let wanted: BTreeSet<String> = wanted.into_iter().take(WS_MAX_CAMERAS).collect();
+    subs.retain(|id, _| wanted.contains(id));
+    for id in wanted {
+        if subs.contains_key(&id) {
+            continue;
+        }
+        if let Some(feed) = s.hub.get(&id) {
+            let mut rx = feed.frames.subscribe();
+            rx.mark_changed();
+            subs.insert(id, (rx, ViewerGuard::new(feed)));
+        }
+    }
+}
+
 /// Server-Sent Events: every keypoint message of the camera as JSON (`event: keypoints`); a
 /// subscriber that falls behind gets `event: lagged` with the number of messages it missed.
 async fn keypoints_sse(
@@ -320,7 +434,13 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             ("outcome=\"late\"", j.late),
             ("outcome=\"out_of_order\"", j.out_of_order),
             ("outcome=\"overflow\"", j.overflow),
+            ("outcome=\"old_run\"", j.old_run),
         ],
+    );
+    e.counter(
+        "pose_cloud_edge_restarts_total",
+        "Edge restarts seen by the join (a seq that went back with a later capture time).",
+        &[("", j.new_run)],
     );
     let reasons: Vec<(String, u64)> = s
         .render_error_reasons
@@ -352,8 +472,26 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         .collect();
     e.gauge(
         "pose_cloud_viewers",
-        "Connected viewers (MJPEG and SSE), by camera.",
+        "Connected viewers (MJPEG, WebSocket and SSE), by camera.",
         &viewers,
+    );
+    let per_camera = |get: fn(&Feed) -> u64| -> Vec<(&str, u64)> {
+        labels
+            .iter()
+            .zip(&feeds)
+            .map(|(l, (_, f))| (l.as_str(), get(f)))
+            .collect()
+    };
+    e.counter(
+        "pose_cloud_rendered_total",
+        "Frames drawn and published to the viewers, by camera.",
+        &per_camera(|f| f.rendered.load(Ordering::Relaxed)),
+    );
+    e.counter(
+        "pose_cloud_render_dropped_total",
+        "Joined frames replaced by a newer one of the same camera before they were drawn \
+         (latest wins), by camera.",
+        &per_camera(|f| f.render_dropped.load(Ordering::Relaxed)),
     );
     let hist: Vec<(&str, &pose_shared::metrics::Histogram)> = labels
         .iter()

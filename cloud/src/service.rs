@@ -1,5 +1,6 @@
-//! The cloud service: consume both topics, join per camera, render once per frame, publish to
-//! the hub that the HTTP viewers read.
+//! The cloud service: consume both topics, join per camera, hand each joined frame to its
+//! camera's render worker (`renderers.rs`: parallel, latest wins), which publishes to the hub
+//! that the HTTP viewers read. The join loop never waits for drawing.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,7 +14,7 @@ use pose_shared::topics::Topics;
 
 use crate::consume::{self, Incoming};
 use crate::join::{JoinConfig, Joiner};
-use crate::render::{Overlay, render};
+use crate::renderers::Renderers;
 use crate::serve::AppState;
 
 /// Hand-off from the consumer to the join/render loop. When full the consumer waits and Kafka
@@ -58,10 +59,24 @@ impl Pipeline {
     }
 }
 
+fn msg_camera(m: &Incoming) -> &pose_shared::CameraId {
+    match m {
+        Incoming::Keypoints(k) => &k.camera_id,
+        Incoming::Frame(f) => &f.meta.camera_id,
+    }
+}
+
+fn msg_seq(m: &Incoming) -> u64 {
+    match m {
+        Incoming::Keypoints(k) => k.seq,
+        Incoming::Frame(f) => f.meta.seq,
+    }
+}
+
 /// How often waiting frames are checked against the join window, and camera states updated.
 const TICK: Duration = Duration::from_millis(20);
 
-/// Joins and renders messages from `rx` into `state.hub` until `rx` closes.
+/// Joins messages from `rx` and has them drawn into `state.hub` until `rx` closes.
 pub async fn run(
     mut rx: mpsc::Receiver<Incoming>,
     join: JoinConfig,
@@ -70,6 +85,7 @@ pub async fn run(
 ) {
     let max_age_us = join.max_age.map(|a| a.as_micros() as u64);
     let mut joiner = Joiner::new(join);
+    let mut renderers = Renderers::new(Renderers::default_parallelism(), quality, state.clone());
     let mut out = Vec::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -103,7 +119,13 @@ pub async fn run(
                         let _ = feed.keypoints.send(Arc::from(k.to_json().to_string()));
                     }
                 }
+                let (restarts, seq) = (joiner.stats().new_run, msg_seq(&msg));
+                let camera = msg_camera(&msg).clone();
                 joiner.push(msg, Instant::now(), &mut out);
+                if joiner.stats().new_run != restarts {
+                    info!(%camera, seq, restarts_total = joiner.stats().new_run,
+                        "edge restarted (seq went back with a later capture time): joining its new run");
+                }
             }
             _ = tick.tick() => {
                 let now = Instant::now();
@@ -118,30 +140,9 @@ pub async fn run(
         }
         *state.join.lock().unwrap_or_else(|p| p.into_inner()) = joiner.stats().clone();
         for j in out.drain(..) {
-            let feed = state.hub.feed(&j.camera_id);
-            let latency_us = now_us().saturating_sub(j.capture_ts_us);
-            let (fps, latency_ms) = feed.note_frame(Instant::now(), latency_us);
-            let overlay = Overlay { fps, latency_ms };
-            // Decode, draw and encode once per camera and frame, off the async threads.
-            match tokio::task::spawn_blocking(move || render(&j, overlay, quality)).await {
-                Ok(Ok(r)) => {
-                    feed.frames.send_replace(Some(Arc::new(r)));
-                }
-                Ok(Err(e)) => {
-                    let n = state.render_errors.fetch_add(1, Ordering::Relaxed) + 1;
-                    *state
-                        .render_error_reasons
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(e.reason())
-                        .or_default() += 1;
-                    if n.is_power_of_two() {
-                        warn!(error = %e, errors_total = n, "frame not rendered");
-                    }
-                }
-                Err(e) => warn!(error = %e, "render task failed"),
-            }
+            renderers.submit(j);
         }
     }
+    renderers.close().await;
     info!("service loop stopped");
 }

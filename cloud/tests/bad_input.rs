@@ -177,15 +177,17 @@ async fn bad_input_is_counted_by_reason_and_good_input_is_shown() {
         ("good-cam", Vec::new(), Some(good.clone()), "empty"),
     ];
     // Frames that pass the wire checks but cannot be drawn: counted by the renderer.
+    // One camera each: frames of one camera that the join emits together are drawn latest-wins
+    // (the older one is dropped before decoding, README "Rendering on every core").
     let bad_render: Vec<(Vec<u8>, FrameMeta, &str)> = vec![
         (
             undecodable,
-            good_meta("bad-cam", 0, 64, 48),
+            good_meta("bad-cam-0", 0, 64, 48),
             "not_decodable",
         ),
         (
             small_jpeg.clone(),
-            good_meta("bad-cam", 1, 8, 8),
+            good_meta("bad-cam-1", 1, 8, 8),
             "larger_than_headers",
         ),
     ];

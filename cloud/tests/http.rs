@@ -1,5 +1,5 @@
-//! The HTTP routes on a real socket: camera list, snapshot, MJPEG stream, SSE, metrics, health,
-//! readiness, the viewer page, and streams that end on shutdown.
+//! The HTTP routes on a real socket: camera list, snapshot, MJPEG stream, the viewer's frame
+//! WebSocket, SSE, metrics, health, readiness, the viewer page, and streams that end on shutdown.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -214,4 +214,99 @@ async fn keypoints_arrive_as_server_sent_events() {
         "{text}"
     );
     srv.task.await.unwrap();
+}
+
+/// The next binary message of the frame socket within `wait`: (camera, seq, JPEG).
+async fn next_frame<S>(ws: &mut S, wait: Duration) -> Option<(String, u64, Vec<u8>)>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        if let tokio_tungstenite::tungstenite::Message::Binary(b) = msg {
+            let n = b[0] as usize;
+            let id = String::from_utf8(b[1..1 + n].to_vec()).unwrap();
+            let seq = u64::from_be_bytes(b[1 + n..9 + n].try_into().unwrap());
+            return Some((id, seq, b[17 + n..].to_vec()));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_websocket_carries_only_the_cameras_asked_for_and_ends_on_shutdown() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let srv = start().await;
+    let hub = srv.state.hub.clone();
+    let a = hub.feed(&CameraId::new("cam-a").unwrap());
+    let b = hub.feed(&CameraId::new("cam-b").unwrap());
+    a.frames.send_replace(Some(rendered(1)));
+    b.frames.send_replace(Some(rendered(1)));
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/frames", srv.addr))
+        .await
+        .expect("the socket opens");
+    let ask = |cams: &str| Message::text(format!("{{\"cameras\": [{cams}]}}"));
+    let second = Duration::from_secs(5);
+
+    // The current frame of the camera asked for goes out at once.
+    ws.send(ask("\"cam-a\"")).await.unwrap();
+    let (id, seq, jpeg) = next_frame(&mut ws, second).await.expect("a frame");
+    assert_eq!((id.as_str(), seq), ("cam-a", 1));
+    assert_eq!(jpeg, rendered(1).jpeg);
+    assert_eq!(a.viewers.load(Ordering::Relaxed), 1);
+    assert_eq!(b.viewers.load(Ordering::Relaxed), 0);
+
+    // New frames of both: only cam-a's comes.
+    b.frames.send_replace(Some(rendered(2)));
+    hub.frame_shown();
+    a.frames.send_replace(Some(rendered(3)));
+    hub.frame_shown();
+    let got = next_frame(&mut ws, second).await.expect("a frame");
+    assert_eq!((got.0.as_str(), got.1), ("cam-a", 3));
+
+    // Another tile in view instead: its newest frame, at once.
+    ws.send(ask("\"cam-b\"")).await.unwrap();
+    let got = next_frame(&mut ws, second).await.expect("a frame");
+    assert_eq!((got.0.as_str(), got.1), ("cam-b", 2));
+
+    // Nothing in view (a hidden tab): nothing is sent, nobody is counted as watching.
+    ws.send(ask("")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.frames.send_replace(Some(rendered(4)));
+    b.frames.send_replace(Some(rendered(4)));
+    hub.frame_shown();
+    assert!(
+        next_frame(&mut ws, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "a paused page gets no frames"
+    );
+    assert_eq!(
+        a.viewers.load(Ordering::Relaxed) + b.viewers.load(Ordering::Relaxed),
+        0
+    );
+
+    // Unknown cameras are ignored; shutdown ends the socket (graceful shutdown does not wait).
+    ws.send(ask("\"nope\", \"cam-a\"")).await.unwrap();
+    let got = next_frame(&mut ws, second).await.expect("a frame");
+    assert_eq!((got.0.as_str(), got.1), ("cam-a", 4));
+    srv.stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), srv.task)
+        .await
+        .expect("the server stops with a socket open")
+        .unwrap();
+    assert!(
+        next_frame(&mut ws, second).await.is_none(),
+        "the socket ended"
+    );
 }
