@@ -12,6 +12,8 @@
 #        $POSESTREAM_CACHE/pi-sysroot with apt under private directories (the system's apt
 #        configuration is not touched). Debian 12's libcamera 0.0.3 is older than the libcamera
 #        crate supports; the artifact therefore targets Debian 13-based systems (see README "Deploy").
+#        Also unpacks libcamera's runtime closure with Debian 13's libc and libstdc++ into
+#        $POSESTREAM_CACHE/pi-sysroot/emu: the root the emulated checks run the binary in.
 #
 # Needs root (or sudo) only when a package is missing.
 set -euo pipefail
@@ -67,7 +69,18 @@ if [[ ! -f $sysroot/.libcamera-$LIBCAMERA_VERSION ]]; then
         sed "s#^prefix=/usr#prefix=$sysroot/root/usr#" "$src" >"$sysroot/pkgconfig/$f.pc"
     done
     echo "$lib_pkg" >"$sysroot/libcamera-package"
+    # The emulated checks' root: libcamera's runtime closure and Debian 13's C and C++ runtimes
+    # (what a trixie Pi has), for qemu-aarch64 -L; merged /usr as on trixie.
+    closure=$(apt-cache "${opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
+        --no-breaks --no-replaces --no-enhances "$lib_pkg" libstdc++6 libc6 |
+        grep -E '^[a-z0-9]' | sort -u)
+    mkdir -p "$apt_dir/emu-debs" && rm -f "$apt_dir"/emu-debs/*.deb
+    # shellcheck disable=SC2086
+    (cd "$apt_dir/emu-debs" && apt-get "${opts[@]}" download -q $closure) >&2
+    mkdir -p "$sysroot/emu"
+    for deb in "$apt_dir"/emu-debs/*.deb; do dpkg-deb -x "$deb" "$sysroot/emu"; done
+    for d in lib bin sbin; do [[ -e $sysroot/emu/$d ]] || ln -s "usr/$d" "$sysroot/emu/$d"; done
     touch "$sysroot/.libcamera-$LIBCAMERA_VERSION"
-    say "libcamera $LIBCAMERA_VERSION ($lib_pkg) for arm64 ready in $sysroot"
+    say "libcamera $LIBCAMERA_VERSION ($lib_pkg) for arm64 ready in $sysroot ($(wc -w <<<"$closure") packages in emu/)"
 fi
 echo "$sysroot"

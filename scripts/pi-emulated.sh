@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The Pi artifact under emulation (part of `make test`): unpacks dist/pose-edge_*_arm64.deb and
+# runs its binary with qemu-aarch64 in a Debian 13 (trixie) arm64 root (libcamera 0.4's runtime
+# closure, trixie's libc and libstdc++: scripts/pi-toolchain.sh), with the aarch64 libLiteRt.so
+# (models/fetch.sh --arch aarch64) and the same models as the x86 build:
+#
+#   1. `pose-edge --help`, `pose-edge sources` (libcamera must enumerate: "no cameras" is fine),
+#      `pose-edge --check-config` on the packaged example config (loads LiteRT and both models);
+#   2. `pose-edge infer --track` on the first $PI_FRAMES frames of the sample video, on aarch64
+#      and on x86 (the host build of the same source): the same poses found, and every landmark
+#      coordinate (x, y, z; normalised) within $PI_MAX_DIFF; the max difference is printed;
+#   3. with --run: one short `pose-edge run` under emulation (video source, paced) against the
+#      broker at $POSESTREAM_BROKERS, and a pose-cloud that must receive its keypoints and frames.
+#
+#   scripts/pi-emulated.sh [--run] [DEB]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${POSESTREAM_CACHE:-$HOME/.cache/posestream}
+frames=${PI_FRAMES:-30}
+# Landmark coordinates are normalised to the image: 2e-3 is 0.2 % of its side (about 1 px at
+# 640 px). x86 (AVX) and aarch64 (NEON) XNNPACK kernels round differently; tracking feeds one
+# frame's landmarks into the next frame's crop, so small differences may accumulate.
+max_diff=${PI_MAX_DIFF:-0.002}
+say() { printf 'pi-emulated: %s\n' "$*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+
+run=0
+[[ ${1:-} != --run ]] || { run=1; shift; }
+deb=${1:-$(ls -t "$root"/dist/pose-edge_*_arm64.deb 2>/dev/null | head -n 1)}
+[[ -f $deb ]] || fail "no artifact: run \`make pi\` first"
+
+sysroot=$("$root/scripts/pi-toolchain.sh")
+emu=$sysroot/emu
+"$root/models/fetch.sh" --arch aarch64 2>/dev/null || fail "models/fetch.sh --arch aarch64"
+"$root/models/fetch.sh" --check 2>/dev/null || fail "models missing: models/fetch.sh"
+samples=${POSESTREAM_SAMPLES:-$cache/samples}
+[[ -d $samples/carphone ]] || fail "sample frames missing: scripts/fetch-samples.sh"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dpkg-deb -x "$deb" "$work/pkg"
+bin=$work/pkg/usr/bin/pose-edge
+file -b "$bin" | grep -q 'ARM aarch64' || fail "$bin is not an aarch64 binary"
+# The binary runs with the Pi's root (trixie) as /; the models are given by path.
+pi() {
+    qemu-aarch64 -L "$emu" "$bin" --models-dir "$root/models" \
+        --litert-lib "$root/models/aarch64/libLiteRt.so" --metrics-addr off "$@"
+}
+
+say "--help"
+pi --help >"$work/help" || fail "--help exited $?"
+grep -q '^Usage: pose-edge' "$work/help" || fail "--help printed no usage"
+
+say "sources"
+pi sources >"$work/sources" 2>"$work/sources.err" || { cat "$work/sources.err" >&2; fail "sources"; }
+sed 's/^/  /' "$work/sources" >&2
+grep -Eq '^libcamera +(no cameras|camera [0-9])' "$work/sources" ||
+    fail "libcamera did not enumerate (see above)"
+
+say "--check-config (the packaged example config)"
+pi --check-config -c "$work/pkg/usr/share/doc/pose-edge/pose-edge.example.toml" \
+    >"$work/check" 2>"$work/check.err" || { tail -n 5 "$work/check.err" >&2; fail "--check-config"; }
+grep -q '^# ok: ' "$work/check" || fail "--check-config printed no ok line"
+
+mapfile -t images < <(find "$samples/carphone" -name '*.png' | sort | head -n "$frames")
+((${#images[@]} == frames)) || fail "fewer than $frames sample frames"
+say "infer --track, ${#images[@]} frames, aarch64 (qemu) and x86"
+start=$(date +%s)
+pi infer --track "${images[@]}" >"$work/arm.jsonl" 2>"$work/arm.err" ||
+    { tail -n 5 "$work/arm.err" >&2; fail "infer under qemu"; }
+say "  aarch64 under qemu: $(($(date +%s) - start)) s"
+x86=${PI_X86_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/pose-edge}
+[[ -x $x86 ]] || fail "the x86 build $x86 is missing (cargo build -p pose-edge)"
+"$x86" --models-dir "$root/models" --metrics-addr off infer --track "${images[@]}" \
+    >"$work/x86.jsonl" 2>/dev/null || fail "infer on x86"
+python3 - "$work/x86.jsonl" "$work/arm.jsonl" "$max_diff" <<'PY'
+import json, sys
+x86, arm, bound = sys.argv[1], sys.argv[2], float(sys.argv[3])
+def load(p):
+    return [l for l in map(json.loads, open(p)) if "image" in l]
+a, b = load(x86), load(arm)
+assert len(a) == len(b) and a, f"{len(a)} x86 lines, {len(b)} aarch64 lines"
+worst, worst_at, with_pose, vis = 0.0, None, 0, 0.0
+for la, lb in zip(a, b):
+    pa, pb = la.get("poses", []), lb.get("poses", [])
+    assert len(pa) == len(pb), f"{la['image']}: {len(pa)} poses on x86, {len(pb)} on aarch64"
+    for qa, qb in zip(pa, pb):
+        with_pose += 1
+        for i, (ma, mb) in enumerate(zip(qa["landmarks"], qb["landmarks"])):
+            d = max(abs(ma[k] - mb[k]) for k in range(3))
+            vis = max(vis, abs(ma[3] - mb[3]))
+            if d > worst:
+                worst, worst_at = d, (la["image"].rsplit("/", 1)[-1], i)
+print(f"pi-emulated:   {len(a)} frames, {with_pose} with a pose on both; max |x86 - aarch64| "
+      f"of a landmark coordinate {worst:.2e} (at {worst_at}), of a visibility {vis:.2e}; "
+      f"bound {bound:g}", file=sys.stderr)
+assert with_pose > 0, "no pose found: the comparison would be empty"
+assert worst <= bound, f"landmarks differ by {worst:.2e} > {bound:g}"
+PY
+
+if ((run)); then
+    "$root/scripts/pi-run-emulated.sh" "$bin" "$emu"
+fi
+say "ok"
