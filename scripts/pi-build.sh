@@ -15,8 +15,12 @@
 # sysroot). OpenSSL and zlib are linked statically, so the package depends only on the C and C++
 # runtimes and libcamera0.4; it runs on Debian 13 "trixie"-based systems (README "Deploy").
 #
+# Beside it, dist/pose-edge_<version>_arm64.requires.yml states what the Pi must have (architecture,
+# OS release, libcamera package) for the ansible edge role to check before installing.
+#
 # Environment: POSESTREAM_PI_TARGET (cargo target dir; default ~/.cache/posestream/pi-target, kept
-# apart from the host's), PI_FEATURES (default "libcamera,gpio").
+# apart from the host's), PI_FEATURES (default "libcamera,gpio"; "gpio" builds an artifact without
+# native libcamera, for a Pi whose libcamera differs: it uses `source.kind = "rpicam"`).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${POSESTREAM_CACHE:-$HOME/.cache/posestream}
@@ -89,13 +93,13 @@ dirty=$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo "+dirt
     echo "target os: Debian 13 (trixie) based, aarch64: Raspberry Pi OS 64-bit (trixie)"
     echo "rustc: $("$RUSTC" --version)"
     echo "linker: $(aarch64-linux-gnu-gcc --version | head -n 1)"
-    echo "librdkafka: $(grep -m1 -oE 'RD_KAFKA_VERSION +0x[0-9a-f]+' "$(find "$CARGO_TARGET_DIR/$target/release/build" -path '*rdkafka-sys*/out/src/rdkafka.h' | head -n 1)" | awk '{print $2}') (static, from rdkafka-sys)"
+    echo "librdkafka: $(grep -A1 '^name = "rdkafka-sys"' "$root/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p' | cut -d+ -f2) (static, built by rdkafka-sys)"
     echo "openssl: $(dpkg-query -W -f='${Version}' libssl-dev:arm64) (static, Debian 12 libssl-dev:arm64)"
     echo "zlib: static (libz-sys)"
     echo "libcamera: $libcamera_version (linked against Debian 13 $libcamera_pkg; needs libcamera.so.${libcamera_version%.*})"
     echo "needed: $needed"
     echo "sha256:"
-    (cd "$stage" && find usr lib -type f | sort | xargs sha256sum | sed 's/^/  /')
+    (cd "$stage" && find usr lib -type f ! -name MANIFEST | sort | xargs sha256sum | sed 's/^/  /')
 } >"$stage/usr/share/doc/pose-edge/MANIFEST"
 
 installed_kb=$(du -sk "$stage" | cut -f1)
@@ -119,5 +123,19 @@ EOF
 mkdir -p "$root/dist"
 deb=$root/dist/pose-edge_${version}_arm64.deb
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+# What the target must have, for the ansible edge role's checks (README "Deploy").
+libcamera_req='""'
+case " $needed " in *" libcamera.so"*) libcamera_req=$libcamera_pkg ;; esac
+cat >"${deb%.deb}.requires.yml" <<EOF
+---
+# Written by scripts/pi-build.sh with ${deb##*/}; read by the ansible edge role.
+edge_artifact_deb: ${deb##*/}
+edge_artifact_arch: aarch64
+# Debian 13 and Raspberry Pi OS 64-bit based on it (glibc >= 2.36 and libcamera below).
+edge_artifact_releases: [trixie]
+# The libcamera library package the binary links against ("": none; use source rpicam).
+edge_artifact_libcamera_package: $libcamera_req
+edge_artifact_libcamera_version: "$libcamera_version"
+EOF
 say "$(du -h "$deb" | cut -f1) $deb"
 echo "$deb"

@@ -11,7 +11,7 @@ bin=$1 emu=$2
 brokers=${POSESTREAM_BROKERS:-127.0.0.1:9092}
 cloud=${PI_X86_CLOUD:-${CARGO_TARGET_DIR:-$root/target}/debug/pose-cloud}
 samples=${POSESTREAM_SAMPLES:-${POSESTREAM_CACHE:-$HOME/.cache/posestream}/samples}
-seconds=${PI_RUN_SECONDS:-25}
+seconds=${PI_RUN_SECONDS:-40}
 say() { printf 'pi-emulated: %s\n' "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 [[ -x $cloud ]] || fail "$cloud missing (cargo build -p pose-cloud)"
@@ -48,7 +48,7 @@ say "run under qemu for ${seconds} s: camera $cam, rpicam stand-in, brokers $bro
     >"$work/tail.jsonl" 2>"$work/tail.err" &
 tail_pid=$!
 RPICAM_STANDIN_VIDEO=$samples/carphone.mp4 RUST_LOG=${RUST_LOG:-info,rdkafka=warn} \
-    qemu-aarch64 -L "$emu" "$bin" -c "$work/edge.toml" run >"$work/edge.log" 2>&1 &
+    qemu-aarch64 -cpu cortex-a72 -L "$emu" "$bin" -c "$work/edge.toml" run >"$work/edge.log" 2>&1 &
 edge=$!
 sleep "$seconds"
 kill -TERM "$edge" 2>/dev/null || fail "pose-edge ended early: $(tail -n 5 "$work/edge.log")"
@@ -75,6 +75,7 @@ for line in open(path):
         fr += 1
 print(f"pi-emulated:   pose-cloud received {kp} keypoint messages ({posed} with a pose) and {fr} "
       f"frames from the emulated edge", file=sys.stderr)
-assert kp >= 5 and posed >= 1 and fr >= 5, "want at least 5 keypoint messages, 1 pose, 5 frames"
+# Emulated inference takes seconds per frame: few keypoint messages, many frames.
+assert kp >= 3 and posed >= 1 and fr >= 10, "want at least 3 keypoint messages, 1 pose, 10 frames"
 PY
 grep -E 'status|started' "$work/edge.log" | tail -n 2 | sed 's/^/  /' >&2 || true

@@ -202,7 +202,10 @@ pub fn list(program: &Path) -> Result<Vec<String>, String> {
         .output()
         .map_err(|e| format!("{} not found ({e})", program.display()))?;
     // rpicam-apps prints the list on stdout, or "No cameras available!" (on stderr in some
-    // versions).
+    // versions) and exits 0 either way.
+    if !out.status.success() {
+        return Err(format!("{} exited with {}", program.display(), out.status));
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text
         .lines()
