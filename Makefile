@@ -1,6 +1,6 @@
 # posestream: the two commands of the README, and the pieces they are made of.
 #
-#   make demo    set up, start the local broker, run edge + cloud until Ctrl-C
+#   make demo    set up, start the local broker (Apache Kafka), run edge + cloud until Ctrl-C
 #   make test    set up, start the local broker, run formatting, lints and every test
 #   make pi      the Raspberry Pi artifact: dist/pose-edge_<version>_arm64.deb (cross-built)
 #
@@ -38,7 +38,8 @@ broker-stop:
 	@scripts/broker.sh stop
 
 # The whole pipeline on this machine: broker, edge (pose estimation on a sample video), cloud.
-demo: build models samples broker
+demo: build models samples
+	@POSESTREAM_CARGO_PROFILE=release scripts/broker.sh start
 	@scripts/demo.sh
 
 # Every feature but libcamera (whose link needs the real library); `check-libcamera` covers it.

@@ -19,11 +19,12 @@ out=$repo/target/soak
 mkdir -p "$out"
 cargo build --release -q -p pose-edge -p pose-cloud --bins --example soak_probe
 samples=$(scripts/fetch-samples.sh)
-# A broker of its own, with enough partitions that the memory engine's per-partition batch list
-# stays short for the whole run (README "Local broker").
+# An Apache Kafka broker of its own (scripts/broker.sh), started empty, with the deployment's
+# topics: 4 partitions, frames kept 6 h, keypoints 7 days.
 port=19293
-export POSESTREAM_BROKER_PORT=$port POSESTREAM_PARTITIONS=16 POSESTREAM_BROKER_DIR=$out/broker
-scripts/broker.sh restart >/dev/null 2>&1
+export POSESTREAM_BROKER_PORT=$port POSESTREAM_BROKER_DIR=$out/broker POSESTREAM_CARGO_PROFILE=release
+scripts/broker.sh wipe >/dev/null 2>&1
+scripts/broker.sh start >/dev/null 2>&1
 http=18093
 pids=()
 cleanup() {
@@ -55,7 +56,7 @@ echo "soak: $cameras camera(s) x 30 fps for ${seconds}s, rows every ${interval}s
     echo "soak: $cameras camera(s) x 30 fps, ${seconds}s, $(date -u +%FT%TZ), $(nproc) cores"
     echo
     "$target/release/examples/soak_probe" "http://127.0.0.1:$http" "127.0.0.1:$port" "$cams" \
-        "$seconds" "$interval" "$(cat "$out/broker/broker.pid")" "$cloud" "${edges[@]}"
+        "$seconds" "$interval" "$(cat "$out/broker/node1/kafka.pid")" "$cloud" "${edges[@]}"
 } | tee "$out/report.md"
 status=${PIPESTATUS[0]}
 for p in "$cloud" "${edges[@]}"; do

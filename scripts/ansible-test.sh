@@ -50,8 +50,8 @@ trap 'rm -rf "$stage"' EXIT
 root="$stage/root"
 mkdir -p "$root"
 # Secrets for the staging run: a throwaway CA-less self-signed certificate for both listeners.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kafka.staging.test" \
-    -addext "subjectAltName=DNS:kafka.staging.test,DNS:localhost" \
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost" \
     -keyout "$stage/key.pem" -out "$stage/cert.pem" 2>/dev/null
 indent() { sed 's/^/  /' "$1"; }
 cat >"$stage/vars.yml" <<VARS
@@ -66,7 +66,17 @@ edge_host_libcamera: ["libcamera0.4=0.4.0-7"]
 cloud_binary_src: "$cloud_bin"
 edge_source: synthetic
 cloud_http_addr: "0.0.0.0:8443"
-vault_kafka_edge_password: "staging-edge-password-123"
+# Kafka on loopback ports of its own (scripts/kafka-secured-test.sh starts it from the rendered
+# server.properties): the public name is localhost, which the test certificate names.
+kafka_bind_host: 127.0.0.1
+kafka_internal_host: 127.0.0.1
+posestream_kafka_internal_port: 19892
+posestream_kafka_external_port: 19894
+kafka_controller_port: 19893
+kafka_replication_port: 19895
+vault_kafka_edge_passwords:
+  pi-staging: "staging-edge-password-123"
+vault_kafka_cloud_password: "staging-cloud-password-123"
 vault_cloud_viewer_password: "staging-viewer-password-123"
 vault_kafka_ca_cert: |
 $(indent "$stage/cert.pem")
@@ -84,7 +94,7 @@ cat >"$stage/inventory.ini" <<'INV'
 pi-staging ansible_connection=local
 
 [cloud]
-cloud-staging ansible_connection=local kafka_public_host=kafka.staging.test
+cloud-staging ansible_connection=local kafka_public_host=localhost
 INV
 
 run() {
@@ -110,13 +120,18 @@ mode "$etc/viewer-password" 640
 mode "$etc/tls/viewer.key" 640
 mode "$root/etc/kafka/tls/server.pem" 640
 check "$etc/edge.toml" 'camera_id = "pi-staging"'
-check "$etc/edge.toml" 'brokers = "kafka.staging.test:9094"'
+check "$etc/edge.toml" 'brokers = "localhost:19894"'
 check "$etc/edge.toml" '"security.protocol" = "SASL_SSL"'
 check "$etc/edge.toml" '"sasl.mechanism" = "SCRAM-SHA-512"'
+check "$etc/edge.toml" '"sasl.username" = "edge-pi-staging"'
 check "$etc/edge.toml" "models_dir = \"$root/opt/posestream/models\""
 check "$etc/cloud.toml" 'addr = "0.0.0.0:8443"'
 check "$etc/cloud.toml" "password_file = \"$etc/viewer-password\""
 grep -q "staging-viewer-password" "$etc/cloud.toml" && fail "the viewer password is in cloud.toml"
+mode "$etc/cloud.toml" 640
+check "$etc/cloud.toml" '"security.protocol" = "SASL_PLAINTEXT"'
+check "$etc/cloud.toml" '"sasl.username" = "cloud"'
+mode "$root/etc/kafka/posestream-setup.sh" 700
 check "$root/etc/systemd/system/pose-edge.service" "ExecStart=$edge_bin --config $etc/edge.toml run"
 check "$root/etc/systemd/system/pose-edge.service" "DevicePolicy=closed"
 check "$root/etc/systemd/system/pose-edge.service" "SupplementaryGroups=video gpio"
@@ -125,9 +140,11 @@ check "$root/etc/systemd/system/pose-cloud.service" "NoNewPrivileges=true"
 props="$root/etc/kafka/server.properties"
 check "$props" "process.roles=broker,controller"
 check "$root/etc/systemd/system/kafka.service" "Environment=\"LOG_DIR=$root/var/log/kafka\""
-check "$props" "listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL,CONTROLLER:PLAINTEXT"
+check "$props" "listener.security.protocol.map=INTERNAL:SASL_PLAINTEXT,EXTERNAL:SASL_SSL,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT"
+check "$props" "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+check "$props" "allow.everyone.if.no.acl.found=false"
 check "$props" "advertised.listeners=INTERNAL://"
-check "$props" ",EXTERNAL://kafka.staging.test:9094"
+check "$props" ",EXTERNAL://localhost:19894"
 check "$props" "listener.name.external.sasl.enabled.mechanisms=SCRAM-SHA-512"
 grep -qi zookeeper "$props" && fail "ZooKeeper in server.properties"
 for f in pose_detection.tflite pose_landmark_full.tflite libLiteRt.so; do
@@ -147,6 +164,15 @@ for secret in staging-edge-password-123 staging-viewer-password-123; do
     grep -q "$secret" "$stage/edge-check.txt" "$stage/cloud-check.txt" && fail "a secret was printed"
 done
 say "pose-edge and pose-cloud accept their rendered configs: $(tail -n1 "$stage/edge-check.txt")"
+
+# What is tested is what is deployed: the role's Kafka is the version every test runs.
+role_kafka=$(sed -n 's/^kafka_version: "\([^"]*\)".*/\1/p' "$repo/ansible/roles/kafka/defaults/main.yml")
+script_kafka=$(sed -n 's/^KAFKA_VERSION=//p' "$repo/scripts/broker.sh")
+[ "$role_kafka" = "$script_kafka" ] || fail "the kafka role deploys $role_kafka, the tests run $script_kafka"
+say "the kafka role deploys Apache Kafka $role_kafka, the version scripts/broker.sh runs"
+
+# The rendered Kafka, edge and cloud configurations for real: the secured hop and the ACLs.
+"$repo/scripts/kafka-secured-test.sh" "$stage" "$root"
 
 say "staging run 2 (idempotence)"
 run 2

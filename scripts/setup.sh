@@ -4,7 +4,9 @@
 #   apt:   build-essential pkg-config libssl-dev zlib1g-dev (librdkafka is built from source by the
 #          rdkafka crate and links OpenSSL and zlib); python3 python3-pip python3-venv (model
 #          fetching with pip, the wire decoder test, the MediaPipe reference); ffmpeg (unpacks the
-#          sample video and decodes video sources); chromium (the viewer's browser test)
+#          sample video and decodes video sources); chromium (the viewer's browser test);
+#          openjdk-17-jre-headless and maven (the local Apache Kafka broker, scripts/broker.sh,
+#          whose jars Maven resolves from Maven Central), when `java` or `mvn` is missing
 #   node:  Node.js and npm must be there (the browser test's playwright-core); Debian: nodejs npm
 #   cargo: the Rust toolchain must already be installed (rustup); crates come from crates.io
 #
@@ -13,6 +15,8 @@ set -euo pipefail
 
 packages=(build-essential pkg-config libssl-dev zlib1g-dev python3 python3-pip python3-venv ffmpeg chromium)
 command -v npm >/dev/null || packages+=(nodejs npm)
+command -v java >/dev/null || packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || packages+=(maven)
 
 missing=()
 for p in "${packages[@]}"; do

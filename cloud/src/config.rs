@@ -39,6 +39,10 @@ pub struct HttpConfig {
     pub auth: AuthConfig,
     /// HTTPS: with a certificate and key the viewer is served over TLS only.
     pub tls: TlsConfig,
+    /// The URL browsers and the other instances reach this one at, e.g.
+    /// `https://cloud-2.example.com:8443`. Set it on every instance when several share a
+    /// consumer group: each then redirects a camera's URLs to the instance that shows it.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -48,6 +52,7 @@ impl Default for HttpConfig {
             jpeg_quality: 80,
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            public_url: None,
         }
     }
 }
@@ -163,6 +168,10 @@ pub struct Overrides {
     /// HTTP listen address of the viewer and API [default: 127.0.0.1:8080]
     #[arg(long, env = "POSE_CLOUD_HTTP_ADDR", global = true)]
     pub http_addr: Option<String>,
+    /// URL this instance is reached at; with several instances in one group, camera URLs are
+    /// redirected to the instance that shows the camera (README "Scaling out")
+    #[arg(long, env = "POSE_CLOUD_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
     /// How long a frame waits for its keypoints, ms [default: 150]
     #[arg(long, env = "POSE_CLOUD_JOIN_WINDOW_MS", global = true)]
     pub join_window_ms: Option<u64>,
@@ -213,6 +222,9 @@ impl CloudConfig {
         }
         if let Some(v) = o.status_interval_s {
             cfg.status_interval_s = v;
+        }
+        if let Some(v) = &o.public_url {
+            cfg.http.public_url = Some(v.clone());
         }
         if let Some(v) = &o.http_addr {
             cfg.http.addr = v.clone();

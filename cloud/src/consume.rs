@@ -69,6 +69,13 @@ pub struct ConsumeConfig {
     pub group_id: String,
     /// Where a group without a committed offset starts: `latest` (live view) or `earliest`.
     pub offset_reset: String,
+    /// Static group membership (Kafka's `group.instance.id`), unique per instance. An instance
+    /// that comes back (a restart, or a broker away for longer than the session timeout, after
+    /// which the client rejoins) gets its partitions back at once instead of waiting for its old
+    /// membership to expire. The price: a stopped instance's partitions move to the others
+    /// after the session timeout (6 s), not at once. `pose-cloud run` uses
+    /// `pose-cloud@<host name>:<HTTP port>` when it is not set.
+    pub instance_id: Option<String>,
 }
 
 impl Default for ConsumeConfig {
@@ -76,6 +83,7 @@ impl Default for ConsumeConfig {
         Self {
             group_id: "pose-cloud".to_owned(),
             offset_reset: "latest".to_owned(),
+            instance_id: None,
         }
     }
 }
@@ -93,6 +101,10 @@ const CONSUMER: &[(&str, &str)] = &[
     // group.min.session.timeout.ms, the lowest a broker accepts by default).
     ("session.timeout.ms", "6000"),
     ("heartbeat.interval.ms", "2000"),
+    // Range assignment gives an instance the same partition numbers of both topics. Both are
+    // keyed by camera id with the same partition count, so one instance holds both halves of a
+    // camera and can join them (README "Scaling out").
+    ("partition.assignment.strategy", "range"),
     // Prefetch at most 16 MB (a few seconds of frames from many cameras) instead of the default
     // 64 MB: a live view has no use for more, and it bounds memory while the broker lags.
     ("queued.max.messages.kbytes", "16384"),
@@ -183,6 +195,9 @@ pub fn subscribe_to(
     let mut cc = kafka.client_config(client_id);
     cc.set("group.id", &cfg.group_id)
         .set("auto.offset.reset", &cfg.offset_reset);
+    if let Some(id) = &cfg.instance_id {
+        cc.set("group.instance.id", id);
+    }
     for (k, v) in CONSUMER {
         if !kafka.properties.contains_key(*k) {
             cc.set(*k, *v);

@@ -1,8 +1,10 @@
 //! pose-cloud: consumes keypoints and frames from Kafka, joins and draws them, serves a viewer.
 
 pub mod access;
+pub mod admin;
 pub mod config;
 pub mod consume;
+pub mod directory;
 pub mod hub;
 pub mod join;
 pub mod render;

@@ -41,6 +41,26 @@ enum Command {
     Check,
     /// Print the effective configuration (after file, environment and flags) and exit.
     Config,
+    /// Create the two topics (or bring an existing one's retention to these values) with the
+    /// project's admin client; `scripts/broker.sh start` runs it.
+    Topics(TopicsArgs),
+}
+
+#[derive(clap::Args)]
+struct TopicsArgs {
+    /// Partitions of each topic (both topics must have the same count: the join needs both
+    /// halves of a camera in one consumer instance)
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Replicas of each partition; with 3 or more the keypoint topic gets min.insync.replicas=2
+    #[arg(long, default_value_t = 1)]
+    replication_factor: i32,
+    /// How long frames are kept, ms [default: 6 h]
+    #[arg(long, default_value_t = pose_cloud::admin::FRAMES_RETENTION_MS)]
+    frames_retention_ms: u64,
+    /// How long keypoints are kept, ms [default: 7 days]
+    #[arg(long, default_value_t = pose_cloud::admin::KEYPOINTS_RETENTION_MS)]
+    keypoints_retention_ms: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -85,6 +105,40 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Run => runtime()?.block_on(serve_loop(&cfg)),
         Command::Tail => runtime()?.block_on(tail_loop(&cfg)),
+        Command::Topics(args) => {
+            let plans = pose_cloud::admin::TopicPlan::pair(
+                &cfg.topics,
+                args.partitions,
+                args.replication_factor,
+                args.frames_retention_ms,
+                args.keypoints_retention_ms,
+            );
+            let done = runtime()?
+                .block_on(pose_cloud::admin::ensure(
+                    &cfg.kafka,
+                    &plans,
+                    Duration::from_secs(30),
+                ))
+                .with_context(|| format!("cannot create the topics at {}", cfg.kafka.brokers))?;
+            for (plan, (name, outcome)) in plans.iter().zip(done) {
+                let settings: Vec<String> = plan
+                    .config
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                println!(
+                    "topic {name}: {} ({} partitions, replication {}, {})",
+                    match outcome {
+                        pose_cloud::admin::Outcome::Created => "created",
+                        pose_cloud::admin::Outcome::Updated => "exists, settings applied",
+                    },
+                    plan.partitions,
+                    plan.replication,
+                    settings.join(" ")
+                );
+            }
+            Ok(())
+        }
     }
 }
 
@@ -126,10 +180,35 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let consumer = consume::subscribe(&cfg.kafka, &cfg.topics, &cfg.consume, "pose-cloud")
-        .context("cannot create the Kafka consumer")?;
+    let mut consume_cfg = cfg.consume.clone();
+    if consume_cfg.instance_id.is_none() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned());
+        consume_cfg.instance_id = Some(format!("pose-cloud@{host}:{}", addr.port()));
+    }
+    // The public URL rides in the client id: the group's description is the directory of which
+    // instance shows which camera (directory.rs).
+    let public_url = cfg.http.public_url.as_deref();
+    let consumer = consume::subscribe(
+        &cfg.kafka,
+        &cfg.topics,
+        &consume_cfg,
+        &pose_cloud::directory::client_id(public_url),
+    )
+    .context("cannot create the Kafka consumer")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = pose_cloud::serve::AppState::new(stop_rx.clone());
+    if let Some(url) = public_url {
+        let directory = pose_cloud::directory::Directory::new(
+            &cfg.kafka,
+            &consume_cfg.group_id,
+            &cfg.topics.keypoints,
+            url,
+        )
+        .context("cannot create the Kafka client of the camera directory")?;
+        let _ = state.directory.set(Arc::new(directory));
+    }
     let pipeline = pose_cloud::service::spawn(
         consumer,
         cfg.topics.clone(),

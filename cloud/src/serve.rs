@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::access::{self, Credentials};
 use crate::consume::ConsumeStats;
+use crate::directory::Directory;
 use crate::hub::{Feed, Hub};
 use crate::join::JoinStats;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     /// Identifies this run of the server (its start time, µs): the viewer reopens its streams
     /// when it changes.
     pub instance: u64,
+    /// Where the other instances of the group show their cameras (set with `http.public_url`).
+    pub directory: std::sync::OnceLock<Arc<Directory>>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             auth_failures: AtomicU64::new(0),
             shutdown,
             instance: pose_shared::time::now_us(),
+            directory: std::sync::OnceLock::new(),
         })
     }
 }
@@ -72,13 +76,19 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// The router of every endpoint; with `auth`, everything but `/healthz` and `/readyz` needs
 /// those credentials (refusals are counted in `/metrics`).
 pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
-    let mut protected = Router::new()
-        .route("/", get(|| async { Html(VIEWER_HTML) }))
-        .route("/api/cameras", get(cameras))
+    let camera_routes = Router::new()
         .route("/api/cameras/{id}/keypoints", get(keypoints_sse))
         .route("/cameras/{id}/snapshot.jpg", get(snapshot))
         .route("/cameras/{id}/stream.mjpg", get(mjpeg))
-        .route("/metrics", get(metrics));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            redirect_to_owner,
+        ));
+    let mut protected = Router::new()
+        .route("/", get(|| async { Html(VIEWER_HTML) }))
+        .route("/api/cameras", get(cameras))
+        .route("/metrics", get(metrics))
+        .merge(camera_routes);
     if let Some(creds) = auth {
         let counted = state.clone();
         protected = protected.route_layer(axum::middleware::from_fn(
@@ -113,6 +123,32 @@ async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "consumer not started\n")
     }
+}
+
+/// A camera URL for a camera that another instance of the group shows is redirected there
+/// (307, path and query kept); without a directory, or when Kafka does not say, it is served
+/// here.
+async fn redirect_to_owner(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(directory) = s.directory.get()
+        && let Some(owner) = directory.elsewhere(&id).await
+    {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, format!("{owner}{path}"))],
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 fn not_found(id: &str) -> Response {

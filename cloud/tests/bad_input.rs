@@ -9,33 +9,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pose_shared::frame::FrameMeta;
-use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
+use pose_shared::CameraId;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 
 const GOOD: u64 = 20;
-
-fn keypoints(camera: &str, seq: u64, capture_ts_us: u64) -> KeypointMessage {
-    KeypointMessage {
-        camera_id: CameraId::new(camera).unwrap(),
-        seq,
-        capture_ts_us,
-        inference_us: 20_000,
-        width: 64,
-        height: 48,
-        frame_published: true,
-        poses: vec![Pose {
-            score: 0.9,
-            landmarks: std::array::from_fn(|i| Landmark {
-                x: 0.3 + i as f32 * 0.01,
-                y: 0.5,
-                z: 0.0,
-                visibility: 0.9,
-                presence: 0.9,
-            }),
-        }],
-    }
-}
 
 fn jpeg(w: u32, h: u32) -> Vec<u8> {
     let frame = pose_edge::source::Frame {
@@ -129,7 +107,9 @@ async fn bad_input_is_counted_by_reason_and_good_input_is_shown() {
         width: w,
         height: h,
     };
-    let good_kp = keypoints("good-cam", 0, now).encode().unwrap();
+    let good_kp = common::keypoint_message("good-cam", 0, now)
+        .encode()
+        .unwrap();
 
     // Keypoint topic: (key, payload, expected reason).
     let mut wrong_version = good_kp.clone();
@@ -211,7 +191,7 @@ async fn bad_input_is_counted_by_reason_and_good_input_is_shown() {
         bad_render.clone().into_iter(),
     );
     for seq in 0..GOOD {
-        let kp = keypoints("good-cam", seq, now + seq * 33_333);
+        let kp = common::keypoint_message("good-cam", seq, now + seq * 33_333);
         send(
             topics.keypoints.clone(),
             "good-cam".into(),

@@ -1,119 +1,79 @@
-//! The broker goes away for 30 s while `pose-edge` and `pose-cloud` (the real binaries) run,
-//! then comes back. Both stay up with bounded memory; publishing and viewing resume within 5 s;
-//! the keypoints captured in the outage are delivered up to the edge's buffer bound
-//! (`--keypoint-buffer`, 300 here so that 30 s at 30 fps overflows it) and the rest are counted
-//! as dropped, in `/metrics` and in the edge's log.
+//! The broker goes away while `pose-edge` and `pose-cloud` (the real binaries) run, then comes
+//! back. Three ways, each its own test:
+//! - the network is cut for 30 s: a fault proxy (which the broker advertises) closes every
+//!   connection and refuses new ones, while the broker keeps running;
+//! - the broker is stopped with SIGTERM (a controlled shutdown) for 20 s, then started again
+//!   from the same data directory;
+//! - the broker is killed with SIGKILL for 20 s, then started again from the same directory.
 //!
-//! The broker (port 19193, `scripts/broker.sh`) sits behind a fault proxy (port 19195, which the
-//! broker advertises). The outage closes every connection and refuses new ones, which is what
-//! clients see of a stopped Apache Kafka, while the broker keeps its state as Kafka keeps its
-//! log on disk. The local broker itself cannot be restarted with its state: its memory engine
-//! forgets producer ids, and its SQLite engine failed every produce after a restart when tried
-//! (README "Local broker"). `POSESTREAM_OUTAGE_SECS` sets the outage (default 30).
+//! Required each time: both programs stay up with bounded memory; publishing and viewing resume
+//! within 5 s of the broker's return; the keypoints captured in the outage are delivered up to
+//! the edge's buffer bound (`--keypoint-buffer`, 300 here so that the outage overflows it), each
+//! exactly once and in order (the idempotent producer survives the broker's restart: Kafka keeps
+//! producer state in its log), and the rest are counted as dropped, in `/metrics` and in the
+//! edge's log. The tests run one after the other (they share 2 cores with 2 JVMs and 2
+//! programs). `POSESTREAM_OUTAGE_SECS` sets the network cut (default 30).
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pose_cloud::consume::Incoming;
 use pose_shared::kafka::KafkaSettings;
 use pose_shared::time::now_us;
 
-const PORT: &str = "19193";
-const PROXY_PORT: u16 = 19195;
+const PORT: u16 = 19193;
+const PROXY_PORT: u16 = 19197;
 const BUFFER: u64 = 300;
 const CAMERA: &str = "outage";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+/// One outage at a time: each test runs two programs and a JVM broker on 2 cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn broker_script(cmd: &str) {
-    let status = Command::new(repo().join("scripts/broker.sh"))
-        .arg(cmd)
-        .env("POSESTREAM_BROKER_PORT", PORT)
-        .env("POSESTREAM_BROKER_ADVERTISED_PORT", PROXY_PORT.to_string())
-        .env(
-            "POSESTREAM_BROKER_DIR",
-            repo().join("target/broker-outage-test"),
-        )
-        .status()
-        .expect("scripts/broker.sh runs");
-    assert!(status.success(), "scripts/broker.sh {cmd} failed");
-}
-
-/// Stops the test's broker however the test ends.
-struct BrokerGuard;
-impl Drop for BrokerGuard {
-    fn drop(&mut self) {
-        broker_script("stop");
-    }
-}
-
-/// The `pose-edge` binary, built next to `pose-cloud` by `cargo test --workspace`.
-fn pose_edge_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_pose-cloud")).with_file_name("pose-edge");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p pose-edge` (make test does)",
-        bin.display()
-    );
-    bin
-}
-
-/// Resident memory of a process, bytes.
-fn rss(pid: u32) -> u64 {
-    pose_shared::metrics::rss_bytes_of(&pid.to_string())
-}
-
-struct Edge {
-    child: Child,
-    metrics_port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        // A failed assertion must not leave the edge publishing.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Edge {
-    fn metric(&self, outcome: &str) -> u64 {
-        self.metric_of("keypoints", outcome)
-    }
-    fn metric_of(&self, kind: &str, outcome: &str) -> u64 {
-        let key = format!(
-            "pose_edge_messages_total{{camera=\"{CAMERA}\",kind=\"{kind}\",outcome=\"{outcome}\"}}"
-        );
-        common::try_metrics(self.metrics_port)
-            .and_then(|m| m.get(&key).copied())
-            .unwrap_or(0.0) as u64
-    }
-    fn all(&self) -> BTreeMap<String, f64> {
-        common::try_metrics(self.metrics_port).unwrap_or_default()
-    }
+/// How the broker goes away.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outage {
+    /// The network between the programs and a running broker is cut.
+    NetworkCut,
+    /// The broker is stopped with SIGTERM and started again from its data.
+    BrokerStopped,
+    /// The broker is killed with SIGKILL and started again from its data.
+    BrokerKilled,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edge_and_cloud_survive_a_broker_outage() {
-    let outage = Duration::from_secs(
-        std::env::var("POSESTREAM_OUTAGE_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(30),
-    );
-    let proxy = common::FaultProxy::start(PROXY_PORT, PORT.parse().unwrap());
-    broker_script("restart");
-    let _guard = BrokerGuard;
-    let brokers = format!("127.0.0.1:{PROXY_PORT}");
+async fn edge_and_cloud_survive_a_network_cut() {
+    let secs = std::env::var("POSESTREAM_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    survive(Outage::NetworkCut, Duration::from_secs(secs)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_and_cloud_survive_a_broker_stopped_and_restarted() {
+    survive(Outage::BrokerStopped, Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_and_cloud_survive_a_broker_killed_and_restarted() {
+    survive(Outage::BrokerKilled, Duration::from_secs(20)).await;
+}
+
+async fn survive(kind: Outage, outage: Duration) {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // Each kind has its own ports and data, so a failed test leaves nothing in another's way.
+    let port = PORT + 100 * kind as u16;
+    let mut broker = common::TestBroker::new(&format!("{kind:?}"), port, 1);
+    let proxy = (kind == Outage::NetworkCut).then(|| common::FaultProxy::start(PROXY_PORT, port));
+    if proxy.is_some() {
+        broker = broker.with("POSESTREAM_BROKER_ADVERTISED_PORT", &PROXY_PORT.to_string());
+    }
+    broker.start();
+    let brokers = match proxy {
+        Some(_) => format!("127.0.0.1:{PROXY_PORT}"),
+        None => broker.bootstrap(),
+    };
     let kafka = KafkaSettings {
         brokers: brokers.clone(),
         ..Default::default()
@@ -121,74 +81,62 @@ async fn edge_and_cloud_survive_a_broker_outage() {
     let topics = pose_shared::topics::Topics::default();
 
     // The edge: the sample video at its 30 fps, no pose estimation (the outage is about Kafka).
-    let metrics_port = common::free_port();
-    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("outage_edge.log");
-    let child = Command::new(pose_edge_bin())
-        .args(["run", "--camera-id", CAMERA, "--brokers", &brokers])
-        .args(["--source", "video", "--loop", "--no-pose"])
-        .arg("--source-path")
-        .arg(common::sample_video())
-        .args(["--keypoint-buffer", &BUFFER.to_string()])
-        // A secret the broker does not need: it must reach no log line.
-        .args(["--kafka-property", "sasl.password=not-for-the-log-5678"])
-        .args(["--status-interval", "5"])
-        .arg("--metrics-addr")
-        .arg(format!("127.0.0.1:{metrics_port}"))
-        .env_remove("POSE_EDGE_CONFIG")
-        .env("RUST_LOG", "info,rdkafka=warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("pose-edge starts");
-    let mut edge = Edge {
-        child,
-        metrics_port,
-        log,
-    };
+    let mut edge = common::EdgeProcess::start(
+        &format!("outage_edge_{kind:?}"),
+        CAMERA,
+        &brokers,
+        &[
+            "--keypoint-buffer",
+            &BUFFER.to_string(),
+            // A secret the broker does not need: it must reach no log line.
+            "--kafka-property",
+            "sasl.password=not-for-the-log-5678",
+        ],
+    );
     let mut cloud = common::CloudProcess::start(
-        "outage_cloud",
+        &format!("outage_cloud_{kind:?}"),
         &["--brokers", &brokers, "--group-id", "outage-cloud"],
     );
     let (edge_pid, cloud_pid) = (edge.child.id(), cloud.child.id());
 
     // Both work before the outage.
-    let t0 = Instant::now();
-    while !(edge.metric("delivered") > 60 && camera_live(cloud.port)) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(40),
-            "edge and cloud did not start: edge {:?}\ncloud log:\n{}",
-            edge.all(),
-            cloud.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::wait_until_flowing(&edge, &cloud, CAMERA, Duration::from_secs(40)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_before = (rss(edge_pid), rss(cloud_pid));
+    let rss_before = (common::rss(edge_pid), common::rss(cloud_pid));
     let dropped_before = edge.metric("dropped_queue_full");
     assert_eq!(dropped_before, 0);
 
-    proxy.cut();
     let outage_start_us = now_us();
+    match kind {
+        Outage::NetworkCut => proxy.as_ref().expect("a proxy").cut(),
+        Outage::BrokerStopped => broker.stop_node(1),
+        Outage::BrokerKilled => broker.kill_node(1),
+    }
     let mut rss_peak = rss_before;
-    let end = Instant::now() + outage;
+    // The outage counts from the stop's start (a controlled shutdown takes a moment).
+    let end =
+        Instant::now() + outage.saturating_sub(Duration::from_micros(now_us() - outage_start_us));
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        rss_peak.0 = rss_peak.0.max(rss(edge_pid));
-        rss_peak.1 = rss_peak.1.max(rss(cloud_pid));
+        rss_peak.0 = rss_peak.0.max(common::rss(edge_pid));
+        rss_peak.1 = rss_peak.1.max(common::rss(cloud_pid));
     }
-    let outage_end_us = now_us();
     assert!(
         matches!(edge.child.try_wait(), Ok(None)),
         "the edge runs without a broker"
     );
     assert!(cloud.alive(), "the cloud runs without a broker");
+    match &proxy {
+        Some(p) => p.restore(),
+        // Returns once the broker answers again (a JVM start: several seconds more outage).
+        None => broker.start_node(1),
+    }
+    let outage_end_us = now_us();
     let dropped_in_outage = edge.metric("dropped_queue_full");
     assert!(
         dropped_in_outage > 0,
         "30 fps for {outage:?} overflows a buffer of {BUFFER}"
     );
-
-    proxy.restore();
     let back = Instant::now();
     let delivered_at_return = edge.metric("delivered");
     let frames_delivered_at_return = edge.metric_of("frames", "delivered");
@@ -208,7 +156,7 @@ async fn edge_and_cloud_survive_a_broker_outage() {
         // Viewing resumed: the cloud shows a frame captured after the broker came back.
         if view_resumed.is_none()
             && frames_consumed(cloud.port) > frames_at_return
-            && shown_capture_us(cloud.port).is_some_and(|ts| ts > outage_end_us)
+            && common::shown_capture_us(cloud.port, CAMERA).is_some_and(|ts| ts > outage_end_us)
         {
             view_resumed = Some(back.elapsed());
         }
@@ -216,28 +164,23 @@ async fn edge_and_cloud_survive_a_broker_outage() {
     }
     // Let the buffered keypoints drain, then stop both and read what they counted.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &edge_pid.to_string()])
-        .status();
-    let edge_exit = edge.child.wait().unwrap();
-    let edge_log = std::fs::read_to_string(&edge.log).unwrap_or_default();
-    // The edge's last status line, written after its final flush, has the exact counts.
-    let last = edge_log
-        .lines()
-        .rfind(|l| l.contains("keypoints=\"enqueued="))
-        .unwrap_or_default();
-    let keypoints = last.split("keypoints=\"").nth(1).unwrap_or_default();
-    let (enqueued, delivered, failed, dropped) = (
-        number_after(keypoints, "enqueued="),
-        number_after(keypoints, "delivered="),
-        number_after(keypoints, "failed="),
-        number_after(keypoints, "dropped_full="),
+    let (edge_exit, edge_log) = edge.stop();
+    let counts = common::EdgeCounts::from_log(&edge_log);
+    let (enqueued, delivered, failed, dropped, inferred) = (
+        counts.enqueued,
+        counts.delivered,
+        counts.failed,
+        counts.dropped,
+        counts.inferred,
     );
-    let inferred = number_after(last, " inferred=");
+    let last = counts.line;
     assert!(cloud.stop(), "cloud exits cleanly:\n{}", cloud.log_text());
 
     // Keypoints captured during the outage that reached the broker.
-    let during = keypoints_captured_between(&kafka, &topics, outage_start_us, outage_end_us).await;
+    let (during, seqs) =
+        keypoints_captured_between(&kafka, &topics, outage_start_us, outage_end_us).await;
+    // Exactly once and in order: the camera's keypoint seqs, as stored, only ever increase.
+    let out_of_order = seqs.windows(2).filter(|w| w[1] <= w[0]).count();
     eprintln!(
         "outage {outage:?}: publishing resumed after {publish_resumed:?} (frames \
          {frames_resumed:?}), viewing after \
@@ -280,9 +223,22 @@ async fn edge_and_cloud_survive_a_broker_outage() {
         dropped >= dropped_in_outage && dropped <= dropped_in_outage + 60,
         "drops in the outage {dropped_in_outage}, in all {dropped}"
     );
+    assert_eq!(
+        out_of_order,
+        0,
+        "{} keypoint messages read back, {out_of_order} duplicated or out of order",
+        seqs.len()
+    );
+    assert_eq!(
+        seqs.len() as u64,
+        delivered,
+        "every delivered keypoint message is in the topic once"
+    );
     // Delivered from the outage: the buffer's worth, less what was in flight when it began.
+    // A stopping broker still takes what arrives while it shuts down (up to a second of it).
+    let slack = if kind == Outage::NetworkCut { 0 } else { 30 };
     assert!(
-        during <= BUFFER && during + 20 >= BUFFER,
+        during <= BUFFER + slack && during + 20 >= BUFFER,
         "keypoints captured in the outage and delivered: {during}, buffer {BUFFER}"
     );
     // Memory stayed bounded.
@@ -292,23 +248,6 @@ async fn edge_and_cloud_survive_a_broker_outage() {
     );
 }
 
-/// The decimal number right after the first `key` in `text` (u64::MAX when there is none).
-fn number_after(text: &str, key: &str) -> u64 {
-    text.split_once(key)
-        .map(|(_, rest)| {
-            rest.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-        })
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(u64::MAX)
-}
-
-fn camera_live(port: u16) -> bool {
-    let (code, body) = common::http_get(port, "/api/cameras");
-    code == 200 && String::from_utf8_lossy(&body).contains("\"state\":\"live\"")
-}
-
 fn frames_consumed(port: u16) -> f64 {
     common::metrics(port)
         .get("pose_cloud_consumed_total{kind=\"frames\"}")
@@ -316,54 +255,29 @@ fn frames_consumed(port: u16) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Capture time of the frame the cloud shows now (the first part of its MJPEG stream).
-fn shown_capture_us(port: u16) -> Option<u64> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET /cameras/{CAMERA}/stream.mjpg HTTP/1.0\r\nHost: t\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = vec![0u8; 4096];
-    let mut got = 0;
-    while got < buf.len() {
-        match s.read(&mut buf[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-        let text = String::from_utf8_lossy(&buf[..got]);
-        if let Some(i) = text.find("X-Capture-Ts-Us: ") {
-            let rest = &text[i + 17..];
-            if let Some(end) = rest.find('\r') {
-                return rest[..end].trim().parse().ok();
-            }
-        }
-    }
-    None
-}
-
 async fn keypoints_captured_between(
     kafka: &KafkaSettings,
     topics: &pose_shared::topics::Topics,
     from_us: u64,
     to_us: u64,
-) -> u64 {
+) -> (u64, Vec<u64>) {
     // The broker must be reachable directly now (the proxy is up again anyway).
     let mut c =
         common::TestConsumer::start(kafka, topics, &format!("outage-check-{}", now_us()), 1024);
-    let mut n = 0;
+    let (mut n, mut seqs) = (0, Vec::new());
     let give_up = Instant::now() + Duration::from_secs(60);
     while Instant::now() < give_up
         && let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(8), c.rx.recv()).await
     {
         if let Incoming::Keypoints(k) = m
-            && (from_us..to_us).contains(&k.capture_ts_us)
+            && k.camera_id.as_str() == CAMERA
         {
-            n += 1;
+            seqs.push(k.seq);
+            if (from_us..to_us).contains(&k.capture_ts_us) {
+                n += 1;
+            }
         }
     }
     c.stop().await;
-    n
+    (n, seqs)
 }

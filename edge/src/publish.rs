@@ -18,7 +18,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde::{Deserialize, Serialize};
-use tracing::warn;
+use tracing::{error, warn};
 
 /// Producer settings for keypoints, the downstream product: durable and in order.
 const KEYPOINT_PRODUCER: &[(&str, &str)] = &[
@@ -150,7 +150,19 @@ impl ProducerContext for DeliveryCounter {
             Err((err, _)) => {
                 let n = c.failed.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_power_of_two() {
-                    warn!(kind = ?self.kind, failed_total = n, error = %err, "delivery failed");
+                    if matches!(
+                        err,
+                        KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTimestamp)
+                    ) {
+                        // Records carry the capture time; Apache Kafka 4 refuses one more than
+                        // an hour ahead of its clock (log.message.timestamp.after.max.ms).
+                        error!(kind = ?self.kind, failed_total = n, error = %err,
+                            "delivery failed: the broker refused the capture time; this \
+                             device's clock is off by more than the broker accepts \
+                             (1 h by default): enable NTP (systemd-timesyncd)");
+                    } else {
+                        warn!(kind = ?self.kind, failed_total = n, error = %err, "delivery failed");
+                    }
                 }
             }
         }

@@ -350,6 +350,7 @@ impl TestConsumer {
         let cfg = pose_cloud::consume::ConsumeConfig {
             group_id: group.to_owned(),
             offset_reset: "earliest".into(),
+            instance_id: None,
         };
         let consumer = pose_cloud::consume::subscribe(kafka, topics, &cfg, "test-consumer")
             .expect("the consumer subscribes");
@@ -378,5 +379,336 @@ impl TestConsumer {
         let _ = self.stop.send(());
         drop(self.rx);
         self.task.await.expect("the consumer task ends");
+    }
+}
+
+/// A broker of the test's own, started by `scripts/broker.sh` (Apache Kafka, as in production)
+/// on its own ports and data directory, so that a test can stop, kill and restart it. Every node
+/// is stopped when the value is dropped, however the test ends.
+pub struct TestBroker {
+    env: Vec<(&'static str, String)>,
+    pub port: u16,
+    pub nodes: u16,
+}
+
+impl TestBroker {
+    /// `nodes` KRaft nodes, node i listening on `port + 10 * (i - 1)`; data under the test's
+    /// target directory (`name`), kept across restarts and wiped before the first start.
+    pub fn new(name: &str, port: u16, nodes: u16) -> Self {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("broker-{name}"));
+        let b = Self {
+            env: vec![
+                ("POSESTREAM_BROKER_PORT", port.to_string()),
+                ("POSESTREAM_BROKER_NODES", nodes.to_string()),
+                ("POSESTREAM_BROKER_DIR", dir.display().to_string()),
+                // Three JVMs share 2 cores and the rest of the test: small heaps.
+                (
+                    "POSESTREAM_BROKER_HEAP",
+                    if nodes > 1 { "384m" } else { "512m" }.into(),
+                ),
+            ],
+            port,
+            nodes,
+        };
+        b.script(&["wipe"]);
+        b
+    }
+
+    /// Adds an environment setting of `scripts/broker.sh` (before `start`).
+    pub fn with(mut self, key: &'static str, value: &str) -> Self {
+        self.env.push((key, value.to_owned()));
+        self
+    }
+
+    pub fn script(&self, args: &[&str]) {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = std::process::Command::new(repo.join("scripts/broker.sh"))
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .status()
+            .expect("scripts/broker.sh runs");
+        assert!(status.success(), "scripts/broker.sh {args:?} failed");
+    }
+
+    /// Starts every node (formatting the storage the first time) and creates the deployment's
+    /// two topics.
+    pub fn start(&self) {
+        self.script(&["start"]);
+    }
+
+    /// Starts node `n` again from its data directory.
+    pub fn start_node(&self, n: u16) {
+        self.script(&["start", &n.to_string()]);
+    }
+
+    /// SIGTERM (a controlled shutdown) to node `n`, waiting until it has exited.
+    pub fn stop_node(&self, n: u16) {
+        self.script(&["stop", &n.to_string()]);
+    }
+
+    /// SIGKILL to node `n`.
+    pub fn kill_node(&self, n: u16) {
+        self.script(&["kill", &n.to_string()]);
+    }
+
+    pub fn bootstrap(&self) -> String {
+        (1..=self.nodes)
+            .map(|i| format!("127.0.0.1:{}", self.port + 10 * (i - 1)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn settings(&self) -> KafkaSettings {
+        KafkaSettings {
+            brokers: self.bootstrap(),
+            ..Default::default()
+        }
+    }
+
+    /// The end of node `n`'s log (for failure messages).
+    pub fn log_tail(&self, n: u16) -> String {
+        let dir = &self.env[2].1;
+        let text = std::fs::read_to_string(format!("{dir}/node{n}/kafka.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        // SIGKILL: the data is wiped at the next start anyway, and the last nodes of a cluster
+        // cannot finish a controlled shutdown without a quorum.
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let _ = std::process::Command::new(repo.join("scripts/broker.sh"))
+            .arg("kill")
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .status();
+    }
+}
+
+/// Resident memory of a process, bytes.
+pub fn rss(pid: u32) -> u64 {
+    pose_shared::metrics::rss_bytes_of(&pid.to_string())
+}
+
+/// The real `pose-edge run` binary playing the sample video at its 30 fps without pose
+/// estimation, with its metrics on a free port and its log in the test's target directory.
+/// Killed when dropped, however the test ends.
+pub struct EdgeProcess {
+    pub child: std::process::Child,
+    pub metrics_port: u16,
+    pub log: std::path::PathBuf,
+    camera: String,
+}
+
+impl EdgeProcess {
+    pub fn start(name: &str, camera: &str, brokers: &str, args: &[&str]) -> Self {
+        let bin =
+            std::path::Path::new(env!("CARGO_BIN_EXE_pose-cloud")).with_file_name("pose-edge");
+        assert!(
+            bin.is_file(),
+            "{} is missing: run `cargo build -p pose-edge` (make test does)",
+            bin.display()
+        );
+        let metrics_port = free_port();
+        let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.log"));
+        let child = std::process::Command::new(bin)
+            .args(["run", "--camera-id", camera, "--brokers", brokers])
+            .args(["--source", "video", "--loop", "--no-pose"])
+            .arg("--source-path")
+            .arg(sample_video())
+            .args(["--status-interval", "5"])
+            .arg("--metrics-addr")
+            .arg(format!("127.0.0.1:{metrics_port}"))
+            .args(args)
+            .env_remove("POSE_EDGE_CONFIG")
+            .env("RUST_LOG", "info,rdkafka=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("pose-edge starts");
+        Self {
+            child,
+            metrics_port,
+            log,
+            camera: camera.to_owned(),
+        }
+    }
+
+    /// `pose_edge_messages_total` of keypoint messages with `outcome`.
+    pub fn metric(&self, outcome: &str) -> u64 {
+        self.metric_of("keypoints", outcome)
+    }
+
+    pub fn metric_of(&self, kind: &str, outcome: &str) -> u64 {
+        let key = format!(
+            "pose_edge_messages_total{{camera=\"{}\",kind=\"{kind}\",outcome=\"{outcome}\"}}",
+            self.camera
+        );
+        try_metrics(self.metrics_port)
+            .and_then(|m| m.get(&key).copied())
+            .unwrap_or(0.0) as u64
+    }
+
+    pub fn all(&self) -> std::collections::BTreeMap<String, f64> {
+        try_metrics(self.metrics_port).unwrap_or_default()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM and wait: (exit status, the whole log).
+    pub fn stop(&mut self) -> (std::process::ExitStatus, String) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("pose-edge exits");
+        (
+            status,
+            std::fs::read_to_string(&self.log).unwrap_or_default(),
+        )
+    }
+}
+
+impl Drop for EdgeProcess {
+    fn drop(&mut self) {
+        if self.alive() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The keypoint counts of the edge's last status line (written after its final flush).
+#[derive(Debug)]
+pub struct EdgeCounts {
+    pub enqueued: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub dropped: u64,
+    pub inferred: u64,
+    pub line: String,
+}
+
+impl EdgeCounts {
+    pub fn from_log(log: &str) -> Self {
+        let line = log
+            .lines()
+            .rfind(|l| l.contains("keypoints=\"enqueued="))
+            .unwrap_or_default();
+        let keypoints = line.split("keypoints=\"").nth(1).unwrap_or_default();
+        Self {
+            enqueued: number_after(keypoints, "enqueued="),
+            delivered: number_after(keypoints, "delivered="),
+            failed: number_after(keypoints, "failed="),
+            dropped: number_after(keypoints, "dropped_full="),
+            inferred: number_after(line, " inferred="),
+            line: line.to_owned(),
+        }
+    }
+}
+
+/// The decimal number right after the first `key` in `text` (u64::MAX when there is none).
+fn number_after(text: &str, key: &str) -> u64 {
+    text.split_once(key)
+        .map(|(_, rest)| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// Whether `/api/cameras` of the cloud on `port` lists `camera` as live.
+pub fn camera_live(port: u16, camera: &str) -> bool {
+    let (code, body) = http_get(port, "/api/cameras");
+    code == 200
+        && serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v.as_array()?
+                    .iter()
+                    .find(|c| c["id"] == camera)
+                    .map(|c| c["state"] == "live")
+            })
+            .unwrap_or(false)
+}
+
+/// Capture time of the frame the cloud on `port` shows now for `camera` (the first part of its
+/// MJPEG stream).
+pub fn shown_capture_us(port: u16, camera: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET /cameras/{camera}/stream.mjpg HTTP/1.0\r\nHost: t\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = vec![0u8; 4096];
+    let mut got = 0;
+    while got < buf.len() {
+        match s.read(&mut buf[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+        let text = String::from_utf8_lossy(&buf[..got]);
+        if let Some(i) = text.find("X-Capture-Ts-Us: ") {
+            let rest = &text[i + 17..];
+            if let Some(end) = rest.find('\r') {
+                return rest[..end].trim().parse().ok();
+            }
+        }
+    }
+    None
+}
+
+/// A keypoint message of one plausible pose.
+pub fn keypoint_message(
+    camera: &str,
+    seq: u64,
+    capture_ts_us: u64,
+) -> pose_shared::KeypointMessage {
+    use pose_shared::{Landmark, Pose};
+    pose_shared::KeypointMessage {
+        camera_id: pose_shared::CameraId::new(camera).expect("a valid camera id"),
+        seq,
+        capture_ts_us,
+        inference_us: 20_000,
+        width: 64,
+        height: 48,
+        frame_published: true,
+        poses: vec![Pose {
+            score: 0.9,
+            landmarks: std::array::from_fn(|i| Landmark {
+                x: 0.3 + i as f32 * 0.01,
+                y: 0.5,
+                z: 0.0,
+                visibility: 0.9,
+                presence: 0.9,
+            }),
+        }],
+    }
+}
+
+/// Waits until the edge has delivered 60 keypoint messages and the cloud shows `camera` live;
+/// fails with both sides' state after `limit`.
+pub async fn wait_until_flowing(
+    edge: &EdgeProcess,
+    cloud: &CloudProcess,
+    camera: &str,
+    limit: Duration,
+) {
+    let t0 = std::time::Instant::now();
+    while !(edge.metric("delivered") > 60 && camera_live(cloud.port, camera)) {
+        assert!(
+            t0.elapsed() < limit,
+            "edge and cloud did not start: edge {:?}\ncloud log:\n{}",
+            edge.all(),
+            cloud.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
