@@ -79,9 +79,9 @@ test: lint audit check-libcamera models samples reference browser-deps broker
 	$(MAKE) fuzz
 	bench/soak.sh 2 60 10
 
-# The ansible deployment: lint, syntax, a staging run and its idempotence (needs the debug binaries).
-ansible-test: setup
-	$(CARGO) build -p pose-edge -p pose-cloud
+# The ansible deployment: lint, syntax, a staging run with the Pi artifact, idempotence, refusals.
+ansible-test: pi
+	$(CARGO) build -p pose-cloud
 	scripts/ansible-test.sh
 
 # Supply-chain policy: deny.toml (licenses, bans, sources; advisories when a database is given).

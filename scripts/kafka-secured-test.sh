@@ -21,6 +21,10 @@ root=$2
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 etc=$root/etc/posestream
 bin=$root/opt/posestream/bin
+# pose-edge is the Pi artifact the edge role unpacked (aarch64): it runs under qemu-aarch64 in the
+# Debian 13 arm64 root of scripts/pi-toolchain.sh, so the secured hop is proven with the real
+# binary (its statically linked OpenSSL included).
+edge=(qemu-aarch64 -cpu cortex-a72 -L "$("$repo/scripts/pi-toolchain.sh")/emu" "$root/usr/bin/pose-edge")
 props=$root/etc/kafka/server.properties
 work=$stage/secured
 mkdir -p "$work"
@@ -90,7 +94,7 @@ start_edge() {
     local name=$1
     shift
     started_port=$(free_port)
-    "$bin/pose-edge" --config "$etc/edge.toml" --metrics-addr "127.0.0.1:$started_port" \
+    "${edge[@]}" --config "$etc/edge.toml" --metrics-addr "127.0.0.1:$started_port" \
         --status-interval 2 "$@" run >"$work/$name.log" 2>&1 &
     started_pid=$!
 }
