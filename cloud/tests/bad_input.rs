@@ -8,8 +8,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use pose_shared::frame::FrameMeta;
 use pose_shared::CameraId;
+use pose_shared::frame::FrameMeta;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 

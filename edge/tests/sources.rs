@@ -203,10 +203,10 @@ fn rpicam_frames_match_ffmpegs_rgb_of_the_same_video() {
 #[test]
 fn rpicam_that_dies_mid_frame_is_an_error_and_bad_sizes_are_refused() {
     let (mut src, _dir) = rpicam(640, 480, &[("RPICAM_STANDIN_SHORT", "1")]).unwrap();
-    let err = src.next_frame().err().expect("a short frame is an error");
+    let err = src.next_frame().expect_err("a short frame is an error");
     assert!(err.to_string().contains("mid-frame"), "{err}");
-    let err = rpicam(650, 480, &[])
-        .err()
-        .expect("650 is not a multiple of 64");
+    let Err(err) = rpicam(650, 480, &[]) else {
+        panic!("650 is not a multiple of 64, yet accepted");
+    };
     assert!(err.contains("multiple of 64"), "{err}");
 }
