@@ -105,9 +105,10 @@ bench-edge: build models samples broker
 bench-cloud: build models samples broker
 	@bench/cloud.sh
 
-# LiteRT with 2 threads against 1 on the landmark model (needs 2 idle cores).
+# LiteRT with 2 threads against 1 on the landmark model (needs 2 idle cores; the time is
+# LiteRT's, so the debug build measures the same).
 bench-threads: models
-	$(CARGO) test --release -p pose-edge --test threads -- --ignored --nocapture
+	$(CARGO) test -p pose-edge --test threads -- --ignored --nocapture
 
 # posestream vs MediaPipe on the same video frames (see README "Pose estimation").
 bench-pose: build models samples reference
