@@ -1,8 +1,8 @@
 //! The LiteRT thread count takes effect: the option is read back from the compilation options
 //! LiteRT holds, and the landmark model runs faster with 2 threads than with 1 on the same input.
 //!
-//! `make test` checks the read-back and that XNNPACK starts the worker threads the count asks for
-//! (deterministic). The timing is a benchmark (`make bench-threads`, ignored otherwise): runs of
+//! `make test` checks the read-back, that XNNPACK starts the worker threads the count asks for,
+//! and that those workers spend CPU time on the runs (deterministic on a busy machine too). The timing is a benchmark (`make bench-threads`, ignored otherwise): runs of
 //! the two models alternate (so a neighbour's load hits both alike) and the medians are compared;
 //! it needs 2 idle cores. Needs the models (`models/fetch.sh`; `make test` fetches them).
 
@@ -42,8 +42,26 @@ fn time_run(net: &mut Net, input: &[f32]) -> Duration {
     t.elapsed()
 }
 
-fn os_threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+/// The thread ids of this process.
+fn tids() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task").map_or_else(
+        |_| Vec::new(),
+        |d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        },
+    )
+}
+
+/// CPU time (user + system, clock ticks) of thread `tid` of this process.
+fn cpu_ticks(tid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    // After the parenthesised name: field 3 (state) is index 0, utime (14) 11, stime (15) 12.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    num(11) + num(12)
 }
 
 #[test]
@@ -54,14 +72,22 @@ fn thread_count_is_read_back_and_starts_worker_threads() {
     let input: Vec<f32> = vec![0.5; INPUT_FLOATS];
     let mut counts = Vec::new();
     for threads in [1, 3] {
-        let before = os_threads();
+        let before = tids();
         let mut net = rt
             .load_model(&landmark, "landmark", threads)
             .expect("compiles");
-        net.run(&input).expect("inference runs");
+        for _ in 0..20 {
+            net.run(&input).expect("inference runs");
+        }
         assert_eq!(net.threads(), threads, "read back from the options");
-        counts.push((threads, os_threads() - before));
-        // Kept alive until the count is taken; dropping it ends its workers.
+        let workers: Vec<String> = tids().into_iter().filter(|t| !before.contains(t)).collect();
+        let ticks: Vec<u64> = workers.iter().map(|t| cpu_ticks(t)).collect();
+        eprintln!("{threads} thread(s): CPU ticks of the new OS threads after 20 runs: {ticks:?}");
+        // The workers compute, not only exist: each did a share of the 20 runs (about 1/3 of
+        // 20 x 16 ms here, against a tick of 10 ms).
+        assert!(ticks.iter().all(|&t| t > 0), "idle workers: {ticks:?}");
+        counts.push((threads, workers.len()));
+        // Kept alive until counted; dropping it ends its workers.
         drop(net);
     }
     eprintln!("(threads asked, OS threads started): {counts:?}");
