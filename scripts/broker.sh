@@ -348,7 +348,10 @@ case ${1:-} in
         [[ $ok == 1 ]]
         ;;
     bootstrap) bootstrap ;;
-    logs) tail -n "${2:-100}" "$(log_file "${3:-1}")" ;;
+    logs)
+        log=$(log_file "${3:-1}")
+        if [[ -f $log ]]; then tail -n "${2:-100}" "$log"; else say "no log at $log (never started)"; fi
+        ;;
     classpath) install; echo "$libs/*" ;;
     *) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

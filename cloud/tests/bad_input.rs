@@ -77,9 +77,15 @@ async fn bad_input_is_counted_by_reason_and_good_input_is_shown() {
     let kafka = common::broker();
     let topics = common::fresh_topics(&kafka, "badinput-cloud").await;
     let group = format!("{}-g", topics.keypoints);
+    // No backlog skipping: the messages are written before the cloud's group has its partitions,
+    // which can take seconds on a loaded machine, and this test is about bad input.
+    let config = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bad_input_cloud.toml");
+    std::fs::write(&config, "[join]\nmax_age_ms = 0\n").unwrap();
     let mut cloud = common::CloudProcess::start(
         "bad_input_cloud",
         &[
+            "--config",
+            config.to_str().unwrap(),
             "--brokers",
             &kafka.brokers,
             "--keypoints-topic",
