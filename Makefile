@@ -2,15 +2,16 @@
 #
 #   make demo    set up, start the local broker (Apache Kafka), run edge + cloud until Ctrl-C
 #   make test    set up, start the local broker, run formatting, lints and every test
+#   make pi      the Raspberry Pi artifact: dist/pose-edge_<version>_arm64.deb (cross-built)
 #
 # Other targets: setup, build, models, samples, reference, broker, broker-stop, lint, unit (no
-# broker or models needed), bench-pose, bench-edge, clean.
+# broker or models needed), pi-emulated, bench-pose, bench-edge, bench-threads, clean.
 
 SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit ansible-test bench-pose bench-edge bench-cloud bench-soak clean
+.PHONY: pi pi-emulated bench-threads demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit ansible-test bench-pose bench-edge bench-cloud bench-soak clean
 
 setup:
 	@scripts/setup.sh
@@ -48,6 +49,17 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 
+# The Raspberry Pi artifact: pose-edge cross-built for aarch64 (features libcamera, gpio) and
+# packed as a .deb for Debian 13-based Pi OS (README "Deploy"). Toolchain: scripts/pi-toolchain.sh.
+pi: setup
+	@scripts/pi-build.sh >/dev/null
+
+# The artifact under qemu-aarch64: --help, sources, --check-config, landmarks against the x86
+# build, and one short `run` against the local broker with pose-cloud receiving.
+pi-emulated: pi models samples broker
+	$(CARGO) build -p pose-edge -p pose-cloud
+	scripts/pi-emulated.sh --run
+
 # Compile-check (clippy) the libcamera source against libcamera 0.4 headers from Debian 13.
 check-libcamera: setup
 	PKG_CONFIG_PATH="$$(scripts/libcamera-headers.sh)" $(CARGO) clippy -p pose-edge --features libcamera,gpio -- -D warnings
@@ -62,13 +74,14 @@ browser-deps: setup
 
 test: lint audit check-libcamera models samples reference browser-deps broker
 	$(CARGO) test --workspace $(FEATURES)
+	$(MAKE) pi-emulated
 	scripts/ansible-test.sh
 	$(MAKE) fuzz
 	bench/soak.sh 2 60 10
 
-# The ansible deployment: lint, syntax, a staging run and its idempotence (needs the debug binaries).
-ansible-test: setup
-	$(CARGO) build -p pose-edge -p pose-cloud
+# The ansible deployment: lint, syntax, a staging run with the Pi artifact, idempotence, refusals.
+ansible-test: pi
+	$(CARGO) build -p pose-cloud
 	scripts/ansible-test.sh
 
 # Supply-chain policy: deny.toml (licenses, bans, sources; advisories when a database is given).
@@ -91,6 +104,11 @@ bench-edge: build models samples broker
 # Cloud render throughput and latency with 1 and 50 viewers (see README "Cloud service").
 bench-cloud: build models samples broker
 	@bench/cloud.sh
+
+# LiteRT with 2 threads against 1 on the landmark model (needs 2 idle cores; the time is
+# LiteRT's, so the debug build measures the same).
+bench-threads: models
+	$(CARGO) test -p pose-edge --test threads -- --ignored --nocapture
 
 # posestream vs MediaPipe on the same video frames (see README "Pose estimation").
 bench-pose: build models samples reference

@@ -3,6 +3,9 @@
 #
 #   models/fetch.sh          fetch what is missing or wrong, verify everything (idempotent)
 #   models/fetch.sh --check  verify only; exit 1 if anything is missing or differs
+#   models/fetch.sh --arch aarch64 [--check]
+#                            the LiteRT runtime of another machine (x86_64 or aarch64) into
+#                            models/<arch>/libLiteRt.so (the Pi build's emulated checks)
 #
 # Sources (PyPI wheels, fetched with pip; see models/README.md for provenance and licences):
 #   pose_detection.tflite, pose_landmark_full.tflite  from mediapipe==0.10.14 (any platform's wheel
@@ -24,24 +27,42 @@ cache=$dir/.cache
 say() { printf 'models: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-case $(uname -m) in
+check=0
+machine=$(uname -m)
+foreign=
+while (($#)); do
+    case $1 in
+        --check) check=1 ;;
+        --arch) machine=${2:?--arch needs x86_64 or aarch64}; shift ;;
+        *) die "unknown argument $1 (--check, --arch ARCH)" ;;
+    esac
+    shift
+done
+
+case $machine in
     x86_64 | amd64) arch=x86_64; sha_litert=$SHA_LITERT_X86_64 ;;
     aarch64 | arm64) arch=aarch64; sha_litert=$SHA_LITERT_AARCH64 ;;
-    *) die "no ai-edge-litert $LITERT_VERSION wheel for $(uname -m) (x86_64 and aarch64 only)" ;;
+    *) die "no ai-edge-litert $LITERT_VERSION wheel for $machine (x86_64 and aarch64 only)" ;;
 esac
+# Another machine's runtime goes into its own directory, and only the runtime is fetched.
+[[ $arch == "$(uname -m)" ]] || foreign=$arch/
 
 # file name in models/ | expected sha256 | wheel pattern in the cache | path inside the wheel
 files=(
     "pose_detection.tflite|$SHA_DETECTOR|mediapipe-$MEDIAPIPE_VERSION-*.whl|mediapipe/modules/pose_detection/pose_detection.tflite"
     "pose_landmark_full.tflite|$SHA_LANDMARK|mediapipe-$MEDIAPIPE_VERSION-*.whl|mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
-    "libLiteRt.so|$sha_litert|ai_edge_litert-$LITERT_VERSION-*$arch.whl|ai_edge_litert/libLiteRt.so"
+    "${foreign}libLiteRt.so|$sha_litert|ai_edge_litert-$LITERT_VERSION-*$arch.whl|ai_edge_litert/libLiteRt.so"
 )
+if [[ -n $foreign ]]; then
+    files=("${files[2]}")
+    mkdir -p "$dir/$foreign"
+fi
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 verified() { [[ -f $dir/$1 ]] && [[ $(sha "$dir/$1") == "$2" ]]; }
 
-if [[ ${1:-} == --check ]]; then
+if ((check)); then
     bad=0
     for entry in "${files[@]}"; do
         IFS='|' read -r name want _ _ <<<"$entry"
@@ -72,7 +93,7 @@ for entry in "${files[@]}"; do
     wheel=($cache/$pattern)
     if [[ ! -f ${wheel[0]} ]]; then
         case $name in
-            libLiteRt.so) pip_download "ai-edge-litert==$LITERT_VERSION" "manylinux_2_27_$arch" ;;
+            *libLiteRt.so) pip_download "ai-edge-litert==$LITERT_VERSION" "manylinux_2_27_$arch" ;;
             *) pip_download "mediapipe==$MEDIAPIPE_VERSION" "manylinux_2_17_x86_64" ;;
         esac
         # shellcheck disable=SC2206

@@ -5,10 +5,15 @@
 #      (posestream_staging=true: everything installs under that directory; apt, users, systemd,
 #      devices and Kafka's download and storage format are skipped);
 #   3. checks of the rendered configs, units and installed files, and both binaries accepting
-#      their rendered configs (pose-edge/pose-cloud --check-config);
-#   4. a second run that must report changed=0 (idempotence).
+#      their rendered configs (pose-edge/pose-cloud --check-config); pose-edge is the real aarch64
+#      artifact of `make pi` (the .deb), so its --check-config runs under qemu-aarch64 in the
+#      Debian 13 arm64 root of scripts/pi-toolchain.sh;
+#   4. a second run that must report changed=0 (idempotence);
+#   5. the edge role refusing a Pi that does not fit the artifact (architecture, OS release,
+#      libcamera), each with its message.
 # ansible-core and ansible-lint (pinned) are installed once into a venv in the cache.
-#   scripts/ansible-test.sh [EDGE_BINARY CLOUD_BINARY]   (default: target/debug/pose-{edge,cloud})
+#   scripts/ansible-test.sh [EDGE_DEB CLOUD_BINARY]
+#   (default: the newest dist/pose-edge_*_arm64.deb, target/debug/pose-cloud)
 set -euo pipefail
 
 ANSIBLE_CORE=2.17.14
@@ -17,12 +22,15 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${POSESTREAM_CACHE:-$HOME/.cache/posestream}"
 venv="$cache/ansible-$ANSIBLE_CORE-lint-$ANSIBLE_LINT"
 target="${CARGO_TARGET_DIR:-$repo/target}"
-edge_bin="${1:-$target/debug/pose-edge}"
+edge_deb="${1:-$(ls -t "$repo"/dist/pose-edge_*_arm64.deb 2>/dev/null | head -n 1)}"
 cloud_bin="${2:-$target/debug/pose-cloud}"
 say() { printf 'ansible-test: %s\n' "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 
-[ -x "$edge_bin" ] && [ -x "$cloud_bin" ] || fail "build the binaries first (cargo build): $edge_bin $cloud_bin"
+[ -f "$edge_deb" ] || fail "no pose-edge artifact: run \`make pi\` first"
+[ -x "$cloud_bin" ] || fail "build pose-cloud first (cargo build -p pose-cloud): $cloud_bin"
+emu="$("$repo/scripts/pi-toolchain.sh")/emu"
+"$repo/models/fetch.sh" --arch aarch64 2>/dev/null || fail "models/fetch.sh --arch aarch64"
 if [ ! -x "$venv/bin/ansible-lint" ]; then
     say "installing ansible-core $ANSIBLE_CORE and ansible-lint $ANSIBLE_LINT into $venv (once)"
     python3 -m venv "$venv"
@@ -50,7 +58,11 @@ cat >"$stage/vars.yml" <<VARS
 posestream_staging: true
 posestream_root: "$root"
 ansible_python_interpreter: "$venv/bin/python"
-edge_binary_src: "$edge_bin"
+edge_deb_src: "$edge_deb"
+# What a fitting Pi reports (this machine is not one): Raspberry Pi OS trixie with libcamera 0.4.
+edge_host_arch: aarch64
+edge_host_release: trixie
+edge_host_libcamera: ["libcamera0.4=0.4.0-7"]
 cloud_binary_src: "$cloud_bin"
 edge_source: synthetic
 cloud_http_addr: "0.0.0.0:8443"
@@ -97,8 +109,12 @@ etc="$root/etc/posestream"
 bin="$root/opt/posestream/bin"
 check() { grep -qF -- "$2" "$1" || fail "$1 lacks: $2"; }
 mode() { [ "$(stat -c %a "$1")" = "$2" ] || fail "$1 has mode $(stat -c %a "$1"), want $2"; }
-for f in "$bin/pose-edge" "$bin/pose-cloud"; do mode "$f" 755; done
-cmp -s "$bin/pose-edge" "$edge_bin" || fail "pose-edge is not the given binary"
+edge_bin="$root/usr/bin/pose-edge"
+for f in "$edge_bin" "$bin/pose-cloud"; do mode "$f" 755; done
+dpkg-deb --fsys-tarfile "$edge_deb" | tar -xO ./usr/bin/pose-edge | cmp -s - "$edge_bin" ||
+    fail "pose-edge is not the artifact's binary"
+file -b "$edge_bin" | grep -q 'ARM aarch64' || fail "pose-edge is not an aarch64 binary"
+[ -f "$root/var/cache/posestream/${edge_deb##*/}" ] || fail "the package was not copied"
 mode "$etc/edge.toml" 640
 mode "$etc/viewer-password" 640
 mode "$etc/tls/viewer.key" 640
@@ -116,7 +132,7 @@ mode "$etc/cloud.toml" 640
 check "$etc/cloud.toml" '"security.protocol" = "SASL_PLAINTEXT"'
 check "$etc/cloud.toml" '"sasl.username" = "cloud"'
 mode "$root/etc/kafka/posestream-setup.sh" 700
-check "$root/etc/systemd/system/pose-edge.service" "ExecStart=$bin/pose-edge --config $etc/edge.toml run"
+check "$root/etc/systemd/system/pose-edge.service" "ExecStart=$edge_bin --config $etc/edge.toml run"
 check "$root/etc/systemd/system/pose-edge.service" "DevicePolicy=closed"
 check "$root/etc/systemd/system/pose-edge.service" "SupplementaryGroups=video gpio"
 check "$root/etc/systemd/system/pose-cloud.service" "ExecStart=$bin/pose-cloud --config $etc/cloud.toml run"
@@ -137,8 +153,10 @@ done
 say "rendered files are right"
 
 # The binaries accept what was rendered (models load, TLS files parse, Kafka settings accepted).
-"$bin/pose-edge" --check-config --config "$etc/edge.toml" >"$stage/edge-check.txt" 2>"$stage/edge-check.err" \
-    || { cat "$stage/edge-check.err"; fail "pose-edge --check-config"; }
+# pose-edge is the aarch64 artifact: under qemu, with the aarch64 LiteRT (staging fetched x86's).
+qemu-aarch64 -cpu cortex-a72 -L "$emu" "$edge_bin" --check-config --config "$etc/edge.toml" \
+    --litert-lib "$repo/models/aarch64/libLiteRt.so" >"$stage/edge-check.txt" 2>"$stage/edge-check.err" \
+    || { tail -n 20 "$stage/edge-check.err"; fail "pose-edge --check-config (qemu-aarch64)"; }
 "$bin/pose-cloud" --check-config --config "$etc/cloud.toml" >"$stage/cloud-check.txt" 2>&1 \
     || { cat "$stage/cloud-check.txt"; fail "pose-cloud --check-config"; }
 check "$stage/cloud-check.txt" "viewer on https://0.0.0.0:8443 with authentication"
@@ -162,3 +180,18 @@ if grep -E '^[a-z-]+ +: ok=' "$stage/run2.log" | grep -vq 'changed=0 '; then
     fail "the second run changed something"
 fi
 say "second run: changed=0 on every host"
+
+# A Pi that does not fit the artifact is refused before anything is installed, with the reason.
+refuse() {
+    local what=$1 want=$2; shift 2
+    if ansible-playbook -i "$stage/inventory.ini" -e "@$stage/vars.yml" "$@" edge.yml \
+        >"$stage/refuse.log" 2>&1; then
+        fail "the edge role installed on a Pi with $what"
+    fi
+    grep -q -- "$want" "$stage/refuse.log" || { cat "$stage/refuse.log"; fail "no clear message for $what"; }
+    say "refused a Pi with $what: $(grep -o "Not installing[^\"]*" "$stage/refuse.log" | head -n 1 | cut -c1-140)..."
+}
+refuse "an armv7l (32-bit) OS" "this host is armv7l" -e edge_host_arch=armv7l
+refuse "Debian 12 (bookworm)" "runs bookworm" -e edge_host_release=bookworm
+refuse "Raspberry Pi OS's libcamera 0.5" "make pi PI_FEATURES=gpio" \
+    -e '{"edge_host_libcamera": ["libcamera0.5=0.5.2+rpt20250903-1"]}'

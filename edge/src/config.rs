@@ -58,7 +58,9 @@ impl Default for EdgeConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SourceConfig {
     /// `synthetic` (a moving test pattern), `images` (the images of directory `path` as video
-    /// frames), `video` (the video file `path`, any format ffmpeg reads) or `v4l2` (`device`).
+    /// frames), `video` (the video file `path`, any format ffmpeg reads), `v4l2` (`device`),
+    /// `rpicam` (the Pi camera through the `rpicam-vid` app) or `libcamera` (the Pi camera,
+    /// natively; builds with the `libcamera` feature).
     pub kind: String,
     /// Directory of images (`images`) or video file (`video`).
     pub path: Option<PathBuf>,
@@ -69,8 +71,10 @@ pub struct SourceConfig {
     pub pace: bool,
     /// V4L2 device (`v4l2`).
     pub device: PathBuf,
-    /// Camera index in libcamera's list (`libcamera`; see `pose-edge sources`).
+    /// Camera index in libcamera's list (`libcamera`, `rpicam`; see `pose-edge sources`).
     pub camera: usize,
+    /// The `rpicam-vid` program (`rpicam`): a name looked up in PATH, or a path.
+    pub rpicam_program: PathBuf,
     /// libcamera pixel format: BGR888, RGB888, XBGR8888 or XRGB8888 (`libcamera`).
     pub pixel_format: String,
     pub width: u32,
@@ -89,6 +93,7 @@ impl Default for SourceConfig {
             pace: true,
             device: PathBuf::from("/dev/video0"),
             camera: 0,
+            rpicam_program: PathBuf::from("rpicam-vid"),
             pixel_format: "BGR888".to_owned(),
             width: 640,
             height: 480,
@@ -216,7 +221,7 @@ pub struct Overrides {
     /// Frames topic [default: pose.frames]
     #[arg(long, env = "POSE_EDGE_FRAMES_TOPIC", global = true)]
     pub frames_topic: Option<String>,
-    /// Frame source: synthetic, images, video or v4l2 (see `pose-edge sources`) [default: synthetic]
+    /// Frame source: synthetic, images, video, v4l2, rpicam or libcamera (see `pose-edge sources`) [default: synthetic]
     #[arg(long, env = "POSE_EDGE_SOURCE", global = true)]
     pub source: Option<String>,
     /// Image directory (--source images) or video file (--source video)

@@ -96,7 +96,7 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Check => check(&cfg),
         Command::Sources => {
-            sources();
+            sources(&cfg);
             Ok(())
         }
         Command::Infer {
@@ -166,7 +166,7 @@ fn check(cfg: &EdgeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sources() {
+fn sources(cfg: &EdgeConfig) {
     println!("synthetic   available: moving test pattern (--source synthetic)");
     println!(
         "images      available: a directory of PNG/JPEG files (--source images --source-path DIR)"
@@ -202,6 +202,16 @@ fn sources() {
             dev.display(),
             dev.display()
         );
+    }
+    let rpicam = &cfg.source.rpicam_program;
+    match pose_edge::source::rpicam::list(rpicam) {
+        Ok(cams) if cams.is_empty() => println!("rpicam      no cameras ({})", rpicam.display()),
+        Ok(cams) => {
+            for (i, line) in cams.iter().enumerate() {
+                println!("rpicam      {line} (--source rpicam, source.camera = {i})");
+            }
+        }
+        Err(e) => println!("rpicam      unavailable: {e}"),
     }
     #[cfg(feature = "libcamera")]
     match pose_edge::source::libcamera::list() {

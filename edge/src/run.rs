@@ -67,6 +67,16 @@ pub fn open_source(cfg: &EdgeConfig) -> anyhow::Result<Box<dyn Source>> {
             height: cfg.source.height,
             fps: cfg.source.fps,
         })?)),
+        "rpicam" => {
+            use crate::source::rpicam::{Rpicam, RpicamSettings};
+            Ok(Box::new(Rpicam::open(RpicamSettings {
+                program: cfg.source.rpicam_program.clone(),
+                camera: cfg.source.camera,
+                width: cfg.source.width,
+                height: cfg.source.height,
+                fps: cfg.source.fps,
+            })?))
+        }
         #[cfg(feature = "libcamera")]
         "libcamera" => {
             use crate::source::libcamera::{CameraSettings, Libcamera};
@@ -90,7 +100,7 @@ pub fn open_source(cfg: &EdgeConfig) -> anyhow::Result<Box<dyn Source>> {
             anyhow::bail!("this build has no libcamera support (build with `--features libcamera`)")
         }
         other => anyhow::bail!(
-            "unknown source kind {other:?} (available: synthetic, images, video, v4l2, libcamera; see `pose-edge sources`)"
+            "unknown source kind {other:?} (available: synthetic, images, video, v4l2, rpicam, libcamera; see `pose-edge sources`)"
         ),
     }
 }

@@ -6,6 +6,7 @@ pub mod images;
 pub mod libcamera;
 pub mod pace;
 pub mod pixel;
+pub mod rpicam;
 pub mod synthetic;
 
 use std::fmt;
