@@ -42,6 +42,7 @@ try {
              naturalWidth: img.naturalWidth };
   }));
   const summary = await page.$eval("#summary", (el) => el.textContent);
+  const undecodable = await page.evaluate(() => undecodable);
 
   // Only the first rows in view: the others are unsubscribed.
   await page.setViewportSize({ width: 1400, height: 360 });
@@ -63,7 +64,7 @@ try {
   const viewersHidden = {};
   for (const c of hidden) viewersHidden[c.id] = c.viewers;
   console.log(JSON.stringify({ tiles, summary, refreshes: polled, viewersOutOfView, viewersHidden,
-                               errors }));
+                               undecodable, errors }));
 } finally {
   await browser.close();
 }
