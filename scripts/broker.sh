@@ -188,6 +188,8 @@ share.coordinator.state.topic.replication.factor=$replication
 share.coordinator.state.topic.min.isr=$((replication > 1 ? 2 : 1))
 # A new group gets its partitions at once instead of after 3 s.
 group.initial.rebalance.delay.ms=0
+# pose-cloud's 3 s consumer session (cloud/src/consume.rs); the same in the ansible role.
+group.min.session.timeout.ms=3000
 # 16 MiB instead of 128 MiB allocated on the heap at start (no compacted topics here).
 log.cleaner.dedupe.buffer.size=16777216
 num.network.threads=2

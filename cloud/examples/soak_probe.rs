@@ -92,7 +92,6 @@ async fn main() -> anyhow::Result<()> {
         let cfg = pose_cloud::consume::ConsumeConfig {
             group_id: format!("soak-probe-{}", std::process::id()),
             offset_reset: "latest".into(),
-            instance_id: None,
         };
         let consumer =
             pose_cloud::consume::subscribe_to(&kafka, &[&topics.frames], &cfg, "soak-probe")?;

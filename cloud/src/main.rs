@@ -180,20 +180,13 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let mut consume_cfg = cfg.consume.clone();
-    if consume_cfg.instance_id.is_none() {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "localhost".to_owned());
-        consume_cfg.instance_id = Some(format!("pose-cloud@{host}:{}", addr.port()));
-    }
     // The public URL rides in the client id: the group's description is the directory of which
     // instance shows which camera (directory.rs).
     let public_url = cfg.http.public_url.as_deref();
     let consumer = consume::subscribe(
         &cfg.kafka,
         &cfg.topics,
-        &consume_cfg,
+        &cfg.consume,
         &pose_cloud::directory::client_id(public_url),
     )
     .context("cannot create the Kafka consumer")?;
@@ -202,7 +195,7 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
     if let Some(url) = public_url {
         let directory = pose_cloud::directory::Directory::new(
             &cfg.kafka,
-            &consume_cfg.group_id,
+            &cfg.consume.group_id,
             &cfg.topics.keypoints,
             url,
         )

@@ -63,7 +63,6 @@ async fn read_all(kafka: &KafkaSettings, topics: &Topics, want: usize) -> Vec<In
     let cfg = ConsumeConfig {
         group_id: format!("{}-g", topics.keypoints),
         offset_reset: "earliest".into(),
-        instance_id: None,
     };
     let consumer = consume::subscribe(kafka, topics, &cfg, "test-cloud").unwrap();
     let (tx, mut rx) = mpsc::channel(64);

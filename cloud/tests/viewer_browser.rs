@@ -51,7 +51,6 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
     let cfg = ConsumeConfig {
         group_id: format!("{}-g", topics.keypoints),
         offset_reset: "earliest".into(),
-        instance_id: None,
     };
     let consumer = consume::subscribe(&kafka, &topics, &cfg, "browser-cloud").unwrap();
     let pipeline = pose_cloud::service::spawn(

@@ -210,7 +210,6 @@ async fn sixteen_cameras_live_in_one_tab_over_http_and_https() {
     let cfg = ConsumeConfig {
         group_id: format!("{}-g", topics.keypoints),
         offset_reset: "earliest".into(),
-        instance_id: None,
     };
     let consumer = consume::subscribe(&kafka, &topics, &cfg, "fleet-cloud").unwrap();
     let pipeline = pose_cloud::service::spawn(

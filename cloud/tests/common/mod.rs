@@ -350,7 +350,6 @@ impl TestConsumer {
         let cfg = pose_cloud::consume::ConsumeConfig {
             group_id: group.to_owned(),
             offset_reset: "earliest".into(),
-            instance_id: None,
         };
         let consumer = pose_cloud::consume::subscribe(kafka, topics, &cfg, "test-consumer")
             .expect("the consumer subscribes");
