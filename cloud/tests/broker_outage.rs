@@ -18,7 +18,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use pose_cloud::consume::Incoming;
 use pose_shared::kafka::KafkaSettings;
 use pose_shared::time::now_us;
 
@@ -177,8 +176,12 @@ async fn survive(kind: Outage, outage: Duration) {
     assert!(cloud.stop(), "cloud exits cleanly:\n{}", cloud.log_text());
 
     // Keypoints captured during the outage that reached the broker.
-    let (during, seqs) =
-        keypoints_captured_between(&kafka, &topics, outage_start_us, outage_end_us).await;
+    let stored = common::keypoints_of(&kafka, &topics, CAMERA).await;
+    let during = stored
+        .iter()
+        .filter(|(_, ts)| (outage_start_us..outage_end_us).contains(ts))
+        .count() as u64;
+    let seqs: Vec<u64> = stored.iter().map(|(seq, _)| *seq).collect();
     // Exactly once and in order: the camera's keypoint seqs, as stored, only ever increase.
     let out_of_order = seqs.windows(2).filter(|w| w[1] <= w[0]).count();
     eprintln!(
@@ -253,31 +256,4 @@ fn frames_consumed(port: u16) -> f64 {
         .get("pose_cloud_consumed_total{kind=\"frames\"}")
         .copied()
         .unwrap_or(0.0)
-}
-
-async fn keypoints_captured_between(
-    kafka: &KafkaSettings,
-    topics: &pose_shared::topics::Topics,
-    from_us: u64,
-    to_us: u64,
-) -> (u64, Vec<u64>) {
-    // The broker must be reachable directly now (the proxy is up again anyway).
-    let mut c =
-        common::TestConsumer::start(kafka, topics, &format!("outage-check-{}", now_us()), 1024);
-    let (mut n, mut seqs) = (0, Vec::new());
-    let give_up = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < give_up
-        && let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(8), c.rx.recv()).await
-    {
-        if let Incoming::Keypoints(k) = m
-            && k.camera_id.as_str() == CAMERA
-        {
-            seqs.push(k.seq);
-            if (from_us..to_us).contains(&k.capture_ts_us) {
-                n += 1;
-            }
-        }
-    }
-    c.stop().await;
-    (n, seqs)
 }

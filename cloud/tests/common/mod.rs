@@ -711,3 +711,23 @@ pub async fn wait_until_flowing(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Every keypoint message of `camera` in the topic, in stored order: (seq, capture time µs).
+/// Reads from the start with a group of its own until nothing comes for 8 s (at most 60 s).
+pub async fn keypoints_of(kafka: &KafkaSettings, topics: &Topics, camera: &str) -> Vec<(u64, u64)> {
+    let group = format!("read-back-{}", pose_shared::time::now_us());
+    let mut c = TestConsumer::start(kafka, topics, &group, 1024);
+    let mut out = Vec::new();
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < give_up
+        && let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(8), c.rx.recv()).await
+    {
+        if let pose_cloud::consume::Incoming::Keypoints(k) = m
+            && k.camera_id.as_str() == camera
+        {
+            out.push((k.seq, k.capture_ts_us));
+        }
+    }
+    c.stop().await;
+    out
+}
