@@ -28,7 +28,7 @@ models: setup
 samples: setup
 	@scripts/fetch-samples.sh >/dev/null
 
-reference: setup
+reference: setup models
 	@scripts/mediapipe-venv.sh >/dev/null
 
 broker: setup

@@ -160,6 +160,15 @@ pub struct PoseConfig {
     /// XNNPACK threads per model. 2 leaves the other cores of a 4-core Pi to capture, JPEG
     /// encoding and Kafka (README "Pose estimation" has the measurements).
     pub threads: u32,
+    // --- issue 15: model variants and several people (README "Several people") ---
+    /// Landmark model: lite, full or heavy (MediaPipe's model_complexity 0, 1, 2).
+    pub model: crate::pose::LandmarkModel,
+    /// At most this many people per frame (1..=16), each tracked with its own id.
+    pub max_people: usize,
+    /// While 1..max_people-1 people are tracked, the detector looks for newcomers at most once
+    /// per this many milliseconds (with nobody tracked it runs on every frame).
+    pub detect_interval_ms: u64,
+    // --- end issue 15 ---
 }
 
 impl Default for PoseConfig {
@@ -169,6 +178,9 @@ impl Default for PoseConfig {
             models_dir: None,
             runtime_lib: None,
             threads: 2,
+            model: crate::pose::LandmarkModel::Full,
+            max_people: 2,
+            detect_interval_ms: 500,
         }
     }
 }
@@ -177,7 +189,15 @@ impl PoseConfig {
     /// The model and runtime paths this configuration names.
     pub fn model_paths(&self) -> crate::pose::ModelPaths {
         let dir = self.models_dir.clone().unwrap_or_else(default_models_dir);
-        crate::pose::ModelPaths::new(&dir, self.runtime_lib.as_deref())
+        crate::pose::ModelPaths::with_model(&dir, self.runtime_lib.as_deref(), self.model)
+    }
+
+    /// How many people are followed and how often the detector looks for more.
+    pub fn people(&self) -> crate::pose::PeopleOptions {
+        crate::pose::PeopleOptions {
+            max_people: self.max_people,
+            detect_interval: std::time::Duration::from_millis(self.detect_interval_ms),
+        }
     }
 }
 
@@ -275,6 +295,17 @@ pub struct Overrides {
     /// XNNPACK threads per model [default: 2]
     #[arg(long, env = "POSE_EDGE_THREADS", global = true)]
     pub threads: Option<u32>,
+    // --- issue 15 ---
+    /// Landmark model: lite (fastest), full or heavy (most accurate) [default: full]
+    #[arg(long, env = "POSE_EDGE_MODEL", global = true, value_enum)]
+    pub model: Option<crate::pose::LandmarkModel>,
+    /// At most this many people per frame, 1..=16 [default: 2]
+    #[arg(long, env = "POSE_EDGE_MAX_PEOPLE", global = true)]
+    pub max_people: Option<usize>,
+    /// While some but fewer than --max-people are tracked, look for newcomers at most every this many ms [default: 500]
+    #[arg(long, env = "POSE_EDGE_DETECT_INTERVAL_MS", global = true)]
+    pub detect_interval_ms: Option<u64>,
+    // --- end issue 15 ---
     /// GPIO pin (BCM) of the status LED (build with --features gpio)
     #[arg(long, env = "POSE_EDGE_GPIO_LED_PIN", global = true)]
     pub gpio_led_pin: Option<u8>,
@@ -366,6 +397,9 @@ impl EdgeConfig {
             self.pose.runtime_lib = o.litert_lib.clone();
         }
         set(&mut self.pose.threads, &o.threads);
+        set(&mut self.pose.model, &o.model);
+        set(&mut self.pose.max_people, &o.max_people);
+        set(&mut self.pose.detect_interval_ms, &o.detect_interval_ms);
         self.privacy |= o.privacy;
         set(&mut self.metrics_addr, &o.metrics_addr);
         if o.gpio_led_pin.is_some() {
@@ -392,6 +426,11 @@ impl EdgeConfig {
             (1..=100).contains(&self.frames.quality),
             "frames.quality {} is not in 1..=100",
             self.frames.quality
+        );
+        anyhow::ensure!(
+            (1..=16).contains(&self.pose.max_people),
+            "pose.max_people {} is not in 1..=16",
+            self.pose.max_people
         );
         anyhow::ensure!(
             self.frames.width >= 16,

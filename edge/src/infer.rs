@@ -9,7 +9,7 @@ use pose_shared::draw::{Canvas, DEFAULT_PALETTE, draw_pose};
 use serde_json::{Value, json};
 
 use crate::pose::crop::RgbView;
-use crate::pose::{Estimate, Mode, PoseEstimator};
+use crate::pose::{Mode, PoseEstimator, TrackedPerson};
 
 /// Simulated frame interval of `--track` (the Python solution's fixed 30 fps clock).
 pub const TRACK_FRAME_US: i64 = 33_333;
@@ -63,6 +63,9 @@ pub fn run(
             "seconds": seconds,
             "fps": if seconds > 0.0 { frames as f64 / seconds } else { 0.0 },
             "detector_runs": s.detector_runs - before.detector_runs,
+            "landmark_runs": s.landmark_runs - before.landmark_runs,
+            "tracks_started": s.tracks_started - before.tracks_started,
+            "poses": s.poses - before.poses,
             "invoke_seconds": (s.invoke - before.invoke).as_secs_f64(),
         }});
         writeln!(out, "{summary}")?;
@@ -85,8 +88,10 @@ fn one_image(
     let found = est.estimate(view, mode).map_err(|e| e.to_string())?;
     if let Some(dir) = annotate {
         let mut pixels = img.clone();
-        if let (Some(p), Some(mut canvas)) = (&found, Canvas::new(w, h, &mut pixels)) {
-            draw_pose(&mut canvas, &p.landmarks, &DEFAULT_PALETTE);
+        if let Some(mut canvas) = Canvas::new(w, h, &mut pixels) {
+            for p in &found {
+                draw_pose(&mut canvas, &p.pose.landmarks, &DEFAULT_PALETTE);
+            }
         }
         let name = path
             .file_stem()
@@ -102,11 +107,16 @@ fn one_image(
     )
 }
 
-fn pose_json(p: &Estimate) -> Value {
+fn pose_json(p: &TrackedPerson) -> Value {
     let lms: Vec<[f32; 5]> = p
+        .pose
         .landmarks
         .iter()
         .map(|l| [l.x, l.y, l.z, l.visibility, l.presence])
         .collect();
-    json!({"score": p.score, "landmarks": lms})
+    let world: Option<Vec<[f32; 3]>> = p
+        .world
+        .as_ref()
+        .map(|w| w.iter().map(|l| [l.x, l.y, l.z]).collect());
+    json!({"track_id": p.track_id, "score": p.pose.score, "landmarks": lms, "world": world})
 }

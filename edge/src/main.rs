@@ -39,9 +39,12 @@ enum Command {
     Run,
     /// Estimate poses in image files: one JSON line per image on stdout.
     ///
-    /// Each line is {"image": PATH, "width": W, "height": H, "poses": [{"score": S, "landmarks":
-    /// [[x, y, z, visibility, presence], ... 33]]}] with x, y normalized to the image, or
-    /// {"image": PATH, "error": MESSAGE}. The exit status is 1 if any image failed.
+    /// Each line is {"image": PATH, "width": W, "height": H, "poses": [{"track_id": ID, "score":
+    /// S, "landmarks": [[x, y, z, visibility, presence], ... 33], "world": [[x, y, z], ... 33]}]}
+    /// with x, y normalized to the image and world landmarks in metres (hip-centred), or
+    /// {"image": PATH, "error": MESSAGE}. Up to --max-people poses per image, in track order;
+    /// with --track an id follows its person from image to image. The exit status is 1 if any
+    /// image failed.
     Infer {
         /// Treat the images as consecutive video frames (tracking and smoothing) and end with a
         /// summary line {"summary": {"frames", "seconds", "fps", "detector_runs", ...}}.
@@ -105,7 +108,7 @@ fn real_main() -> anyhow::Result<()> {
             images,
         } => {
             let paths = cfg.pose.model_paths();
-            let mut estimator = PoseEstimator::new(&paths, cfg.pose.threads)?;
+            let mut estimator = PoseEstimator::with_people(&paths, cfg.pose.threads, cfg.pose.people())?;
             let opts = InferOptions { track, annotate };
             let failed = infer::run(
                 &mut estimator,
@@ -125,7 +128,7 @@ fn real_main() -> anyhow::Result<()> {
 fn check_config(cfg: &EdgeConfig) -> anyhow::Result<()> {
     let camera_id = cfg.camera_id()?;
     if cfg.pose.enabled {
-        PoseEstimator::new(&cfg.pose.model_paths(), cfg.pose.threads)
+        PoseEstimator::with_people(&cfg.pose.model_paths(), cfg.pose.threads, cfg.pose.people())
             .context("cannot start pose estimation")?;
     }
     Publisher::with_config(&cfg.kafka, cfg.topics.clone(), "check-config", &cfg.publish)
@@ -147,14 +150,16 @@ fn check(cfg: &EdgeConfig) -> anyhow::Result<()> {
     println!("source        ok: {}", source.describe());
     if cfg.pose.enabled {
         let paths = cfg.pose.model_paths();
-        PoseEstimator::new(&paths, cfg.pose.threads)?;
+        PoseEstimator::with_people(&paths, cfg.pose.threads, cfg.pose.people())?;
         println!(
-            "pose          ok: models in {}, {} thread(s)",
+            "pose          ok: models in {}, {} landmark model, {} thread(s), up to {} people",
             paths
                 .detector
                 .parent()
                 .map_or_else(String::new, |p| p.display().to_string()),
-            cfg.pose.threads
+            cfg.pose.model,
+            cfg.pose.threads,
+            cfg.pose.max_people
         );
     } else {
         println!("pose          disabled");
@@ -241,7 +246,7 @@ fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
     .context("cannot create the Kafka producers")?;
     let estimator = if cfg.pose.enabled {
         Some(
-            PoseEstimator::new(&cfg.pose.model_paths(), cfg.pose.threads)
+            PoseEstimator::with_people(&cfg.pose.model_paths(), cfg.pose.threads, cfg.pose.people())
                 .context("cannot start pose estimation")?,
         )
     } else {

@@ -405,11 +405,12 @@ fn inference_stage(
                         .map_err(|e| e.to_string())
                 });
             match result {
-                Ok(Some(p)) => poses.push(pose_shared::Pose {
-                    score: p.score,
-                    landmarks: p.landmarks,
-                }),
-                Ok(None) => {}
+                // Every tracked person, in track order. Wire format v2: `people[i].track_id` and
+                // `people[i].world` belong to `poses[i]`.
+                Ok(people) => poses.extend(people.iter().map(|p| pose_shared::Pose {
+                    score: p.pose.score,
+                    landmarks: p.pose.landmarks,
+                })),
                 Err(e) => {
                     let n = stats.inference_errors.fetch_add(1, Ordering::Relaxed) + 1;
                     if n.is_power_of_two() {

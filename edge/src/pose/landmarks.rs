@@ -89,6 +89,21 @@ pub fn project(lm: &mut Lm, roi: &NormRect) {
     lm.z *= roi.width;
 }
 
+/// Decodes the world-landmark tensor (`Identity_4`, 39 × (x, y, z) in metres, hip-centred) and
+/// rotates it by the ROI's rotation (`WorldLandmarkProjectionCalculator`); z is unchanged.
+/// Visibility and presence are left at 0 for the caller to copy.
+pub fn decode_world(raw: &[f32], roi: &NormRect, out: &mut [Lm]) {
+    let (sin, cos) = roi.rotation.sin_cos();
+    for (lm, r) in out.iter_mut().zip(raw.chunks_exact(3)) {
+        *lm = Lm {
+            x: cos * r[0] - sin * r[1],
+            y: sin * r[0] + cos * r[1],
+            z: r[2],
+            ..Lm::default()
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +167,21 @@ mod tests {
         };
         refine(&mut lms, &hm);
         assert!((lms[0].x - 1.0 / 64.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn world_landmarks_rotate_with_the_roi() {
+        let roi = NormRect {
+            x_center: 0.5,
+            y_center: 0.5,
+            width: 0.5,
+            height: 0.5,
+            rotation: std::f32::consts::FRAC_PI_2,
+        };
+        let mut out = [Lm::default(); 2];
+        decode_world(&[0.3, 0.0, -0.1, 0.0, 0.2, 0.05], &roi, &mut out);
+        assert!((out[0].x).abs() < 1e-6 && (out[0].y - 0.3).abs() < 1e-6 && out[0].z == -0.1);
+        assert!((out[1].x + 0.2).abs() < 1e-6 && (out[1].y).abs() < 1e-6 && out[1].z == 0.05);
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub const AUX_FILTER: OneEuroParams = OneEuroParams {
     beta: 10.0,
     derivate_cutoff: 1.0,
 };
+/// World landmarks (metres): min_cutoff 0.1, beta 40, derivate cutoff 1, no value scaling.
+pub const WORLD_FILTER: OneEuroParams = OneEuroParams {
+    min_cutoff: 0.1,
+    beta: 40.0,
+    derivate_cutoff: 1.0,
+};
 /// Visibility low-pass coefficient.
 pub const VISIBILITY_ALPHA: f32 = 0.1;
 /// Frequency assumed before two timestamps give one (`frequency` default).
@@ -148,6 +154,19 @@ impl LandmarkSmoother {
             lm.x = fx.apply(ts_us, lm.x * w, scale) / w;
             lm.y = fy.apply(ts_us, lm.y * h, scale) / h;
             lm.z = fz.apply(ts_us, lm.z * w, scale) / w;
+        }
+    }
+}
+
+impl LandmarkSmoother {
+    /// Smooths world landmarks (metres) in place: x, y, z by one-euro filters without value
+    /// scaling (`disable_value_scaling`); visibility is left to the caller (copied from the
+    /// smoothed image landmarks, as MediaPipe's `VisibilityCopyCalculator` leads to).
+    pub fn apply_world(&mut self, ts_us: i64, lms: &mut [Lm]) {
+        for (lm, [fx, fy, fz]) in lms.iter_mut().zip(&mut self.coords) {
+            lm.x = fx.apply(ts_us, lm.x, 1.0);
+            lm.y = fy.apply(ts_us, lm.y, 1.0);
+            lm.z = fz.apply(ts_us, lm.z, 1.0);
         }
     }
 }

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Reference output: MediaPipe's legacy Pose solution on the same images as `pose-edge infer`.
 
-    mediapipe_pose.py [--track] IMAGE...
+    mediapipe_pose.py [--track] [--complexity 0|1|2] IMAGE...
 
 Prints one JSON line per image in the format of `pose-edge infer` ({"image", "width", "height",
 "poses": [{"score", "landmarks": [[x, y, z, visibility, presence], ...]}]}), then with --track a
 summary line {"summary": {"frames", "seconds", "fps"}}. Without --track each image is independent
 (static_image_mode=True); with it the images are consecutive video frames (tracking and
-smoothing, as pose-edge --track). model_complexity=1 (pose_landmark_full), as posestream.
+smoothing, as pose-edge --track). --complexity picks the landmark model: 0 lite, 1 full (the
+default), 2 heavy (scripts/mediapipe-venv.sh puts the pinned lite and heavy files where MediaPipe
+looks for them).
 MediaPipe's Python API clears `presence`; it is reported as null. "score" is null too: the legacy
 API does not expose the pose flag.
 """
@@ -22,13 +24,19 @@ import mediapipe as mp
 
 def main(argv):
     track = "--track" in argv
-    images = [a for a in argv if a != "--track"]
+    argv = [a for a in argv if a != "--track"]
+    complexity = 1
+    if "--complexity" in argv:
+        i = argv.index("--complexity")
+        complexity = int(argv[i + 1])
+        del argv[i : i + 2]
+    images = argv
     if not images:
         print(__doc__, file=sys.stderr)
         return 2
     pose = mp.solutions.pose.Pose(
         static_image_mode=not track,
-        model_complexity=1,
+        model_complexity=complexity,
         smooth_landmarks=True,
         enable_segmentation=False,
         min_detection_confidence=0.5,
