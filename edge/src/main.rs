@@ -108,7 +108,8 @@ fn real_main() -> anyhow::Result<()> {
             images,
         } => {
             let paths = cfg.pose.model_paths();
-            let mut estimator = PoseEstimator::with_people(&paths, cfg.pose.threads, cfg.pose.people())?;
+            let mut estimator =
+                PoseEstimator::with_people(&paths, cfg.pose.threads, cfg.pose.people())?;
             let opts = InferOptions { track, annotate };
             let failed = infer::run(
                 &mut estimator,
@@ -246,8 +247,12 @@ fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
     .context("cannot create the Kafka producers")?;
     let estimator = if cfg.pose.enabled {
         Some(
-            PoseEstimator::with_people(&cfg.pose.model_paths(), cfg.pose.threads, cfg.pose.people())
-                .context("cannot start pose estimation")?,
+            PoseEstimator::with_people(
+                &cfg.pose.model_paths(),
+                cfg.pose.threads,
+                cfg.pose.people(),
+            )
+            .context("cannot start pose estimation")?,
         )
     } else {
         None

@@ -66,7 +66,11 @@ fn people_in_a_still_image_agree_with_mediapipe_on_their_crops() {
             "inpaint_pair person {k}: track {id}, mean distance {:.3} % of the diagonal",
             d * 100.0
         );
-        assert!(d <= MAX_MEAN_DISTANCE, "person {k}: {:.3} % > 1 %", d * 100.0);
+        assert!(
+            d <= MAX_MEAN_DISTANCE,
+            "person {k}: {:.3} % > 1 %",
+            d * 100.0
+        );
         matched.push(id);
     }
     let found = us["poses"].as_array().unwrap().len();
@@ -129,7 +133,11 @@ fn two_people_in_a_video_keep_their_track_ids_and_agree_with_mediapipe() {
             worst * 100.0
         );
         assert!(n >= 100, "side {k}: compared only {n} frames");
-        assert!(mean <= MAX_MEAN_DISTANCE, "side {k}: mean {:.3} % > 1 %", mean * 100.0);
+        assert!(
+            mean <= MAX_MEAN_DISTANCE,
+            "side {k}: mean {:.3} % > 1 %",
+            mean * 100.0
+        );
         assert_eq!(
             ids[k].len(),
             1,
@@ -142,5 +150,9 @@ fn two_people_in_a_video_keep_their_track_ids_and_agree_with_mediapipe() {
         ids[1].keys().next(),
         "the two people have different ids"
     );
-    assert_eq!(summary["tracks_started"].as_u64(), Some(2), "no id switch: two tracks in all");
+    assert_eq!(
+        summary["tracks_started"].as_u64(),
+        Some(2),
+        "no id switch: two tracks in all"
+    );
 }

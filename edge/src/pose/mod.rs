@@ -36,9 +36,7 @@ pub const LANDMARK_FILE: &str = "pose_landmark_full.tflite";
 
 /// The landmark model variant: MediaPipe's `model_complexity` 0, 1 and 2. All three have the same
 /// inputs and outputs; they trade speed for accuracy.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LandmarkModel {
     /// `pose_landmark_lite.tflite` (complexity 0): the fastest; a Raspberry Pi 4's choice.
@@ -538,7 +536,12 @@ fn follow(t: &mut Track, r: LandmarkResult, roi: NormRect, img: RgbView<'_>, ts_
         .apply(ts_us, aux, img.width, img.height, object_scale);
     t.filters.world.apply_world(ts_us, &mut world);
     copy_visibility(&lms, &mut world);
-    t.next_roi = roi_from_points(point(&lms[AUX_CENTER]), point(&lms[AUX_SCALE]), img.width, img.height);
+    t.next_roi = roi_from_points(
+        point(&lms[AUX_CENTER]),
+        point(&lms[AUX_SCALE]),
+        img.width,
+        img.height,
+    );
     t.roi = roi;
     t.score = score;
     t.landmarks = lms;

@@ -249,7 +249,14 @@ pub fn same_landmarks(a: &Track, b: &Track, width: u32, height: u32) -> bool {
     let sum: f32 = a.landmarks[..NUM_LANDMARKS]
         .iter()
         .zip(&b.landmarks[..NUM_LANDMARKS])
-        .map(|(p, q)| dist_px(Point { x: p.x, y: p.y }, Point { x: q.x, y: q.y }, width, height))
+        .map(|(p, q)| {
+            dist_px(
+                Point { x: p.x, y: p.y },
+                Point { x: q.x, y: q.y },
+                width,
+                height,
+            )
+        })
         .sum();
     sum / (NUM_LANDMARKS as f32) < DUPLICATE_LANDMARKS * side
 }

@@ -57,8 +57,12 @@ pub fn models_dir() -> PathBuf {
 }
 
 pub fn estimator(model: LandmarkModel, people: PeopleOptions) -> PoseEstimator {
-    PoseEstimator::with_people(&ModelPaths::with_model(&models_dir(), None, model), 1, people)
-        .expect("models load")
+    PoseEstimator::with_people(
+        &ModelPaths::with_model(&models_dir(), None, model),
+        1,
+        people,
+    )
+    .expect("models load")
 }
 
 pub fn json_lines(bytes: &[u8]) -> Vec<Value> {
@@ -184,7 +188,13 @@ pub fn landmarks_px(pose: &Value, width: f64, height: f64) -> Option<Vec<[f64; 3
     pose["landmarks"]
         .as_array()?
         .iter()
-        .map(|l| Some([l[0].as_f64()? * width, l[1].as_f64()? * height, l[3].as_f64()?]))
+        .map(|l| {
+            Some([
+                l[0].as_f64()? * width,
+                l[1].as_f64()? * height,
+                l[3].as_f64()?,
+            ])
+        })
         .collect()
 }
 
