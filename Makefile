@@ -5,13 +5,13 @@
 #   make pi      the Raspberry Pi artifact: dist/pose-edge_<version>_arm64.deb (cross-built)
 #
 # Other targets: setup, build, models, samples, reference, broker, broker-stop, lint, unit (no
-# broker or models needed), pi-emulated, bench-pose, bench-edge, bench-threads, clean.
+# broker or models needed), pi-emulated, bench-pose, bench-people, bench-edge, bench-threads, clean.
 
 SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: pi pi-emulated bench-threads demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit ansible-test bench-pose bench-edge bench-cloud bench-soak clean
+.PHONY: pi pi-emulated bench-threads demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit ansible-test bench-pose bench-people bench-edge bench-cloud bench-soak clean
 
 setup:
 	@scripts/setup.sh
@@ -113,6 +113,10 @@ bench-threads: models
 # posestream vs MediaPipe on the same video frames (see README "Pose estimation").
 bench-pose: build models samples reference
 	@bench/pose_vs_mediapipe.sh
+
+# Several people: fps with 1, 2, 4 people on 1 and 2 threads; detector cadence against newcomer delay.
+bench-people: build models samples
+	@bench/multi_person.sh
 
 clean: broker-stop
 	$(CARGO) clean
