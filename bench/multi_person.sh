@@ -79,12 +79,12 @@ for ms in 0 100 250 500 1000 2000; do
     first=$("$edge" --model "$model" --threads 1 --max-people 4 --detect-interval-ms "$ms" \
         infer --track "${late[@]}" 2>/dev/null | python3 -c '
 import json, sys
+first = 0  # reads to the end: an early exit would break the pipe (pipefail)
 for i, l in enumerate(sys.stdin, 1):
     d = json.loads(l)
-    if len(d.get("poses", [])) >= 2 and i >= 31:
-        print(i); break
-else:
-    print(0)')
+    if not first and len(d.get("poses", [])) >= 2 and i >= 31:
+        first = i
+print(first)')
     awk -v ms="$ms" -v m="$m" -v d="$det" -v n="$n" -v f="$first" 'BEGIN {
         delay = f > 0 ? sprintf("%d frames (%d ms)", f - 31, (f - 31) * 1000 / 30) : "never"
         printf "%-12s %8.1f %14.3f %16s\n", ms " ms", m, d / n, delay }'
