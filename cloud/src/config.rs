@@ -22,6 +22,8 @@ pub struct CloudConfig {
     pub consume: ConsumeConfig,
     pub http: HttpConfig,
     pub join: JoinSettings,
+    /// Replay and export (`[replay]`, `cloud/src/replay.rs`).
+    pub replay: crate::replay::ReplaySettings,
     /// Seconds between two status lines in the log.
     pub status_interval_s: u64,
 }
@@ -134,6 +136,7 @@ impl Default for CloudConfig {
             consume: ConsumeConfig::default(),
             http: HttpConfig::default(),
             join: JoinSettings::default(),
+            replay: Default::default(),
             status_interval_s: 10,
         }
     }
@@ -196,6 +199,9 @@ pub struct Overrides {
     /// PEM private key for HTTPS (with --tls-cert)
     #[arg(long, env = "POSE_CLOUD_TLS_KEY", global = true)]
     pub tls_key: Option<PathBuf>,
+    /// Replays and exports at once; more are refused [default: 4]
+    #[arg(long, env = "POSE_CLOUD_MAX_REPLAYS", global = true)]
+    pub max_replays: Option<usize>,
 }
 
 impl CloudConfig {
@@ -249,6 +255,9 @@ impl CloudConfig {
         }
         if let Some(v) = &o.tls_key {
             cfg.http.tls.key = Some(v.clone());
+        }
+        if let Some(v) = o.max_replays {
+            cfg.replay.max_concurrent = v;
         }
         cfg.validate()?;
         Ok(cfg)
@@ -341,6 +350,7 @@ impl CloudConfig {
             "http.jpeg_quality {} must be 1-100",
             self.http.jpeg_quality
         );
+        self.replay.validate().map_err(anyhow::Error::msg)?;
         let addr = self.http_addr()?;
         let auth = &self.http.auth;
         anyhow::ensure!(
