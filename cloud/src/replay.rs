@@ -230,8 +230,8 @@ pub(crate) fn start_at(from_us: u64, join: &JoinConfig) -> Start {
 /// The overlay caption of a replayed frame: camera, recorded time (UTC) and speed.
 fn caption(camera: &CameraId, capture_ts_us: u64, speed: f64) -> String {
     let t = timespec::format(capture_ts_us);
-    let clock = t.split('T').nth(1).unwrap_or(&t);
-    format!("{camera} REPLAY {clock} {speed}X")
+    let clock = t.split('T').nth(1).unwrap_or(&t).trim_end_matches('Z');
+    format!("{camera} REPLAY {clock} UTC {speed}X")
 }
 
 /// Plays `camera` from `from_us` at `speed` until `control` closes (the viewer left) or `out`
@@ -361,7 +361,7 @@ mod tests {
         let cam = CameraId::new("door").unwrap();
         assert_eq!(
             caption(&cam, 1_796_299_200_250_000, 2.0),
-            "door REPLAY 12:00:00.250Z 2X"
+            "door REPLAY 12:00:00.250 UTC 2X"
         );
         let s = start_at(10_000_000, &JoinConfig::default());
         assert_eq!((s.frames_ms, s.keypoints_ms), (10_000, 9_500));

@@ -73,18 +73,54 @@ fn jpeg(seq: u64) -> Vec<u8> {
     pose_edge::jpeg::encode(&frame, w, 85).unwrap().0
 }
 
-/// A standing person, swaying with `seq`.
+/// Where BlazePose's 33 landmarks are on a person standing in the middle of the picture (x, y).
+const PERSON: [(f32, f32); 33] = [
+    (0.50, 0.15), // nose
+    (0.51, 0.135),
+    (0.52, 0.135),
+    (0.53, 0.135), // left eye
+    (0.49, 0.135),
+    (0.48, 0.135),
+    (0.47, 0.135), // right eye
+    (0.54, 0.145),
+    (0.46, 0.145), // ears
+    (0.515, 0.17),
+    (0.485, 0.17), // mouth
+    (0.58, 0.25),
+    (0.42, 0.25), // shoulders
+    (0.62, 0.38),
+    (0.38, 0.38), // elbows
+    (0.64, 0.50),
+    (0.36, 0.50), // wrists
+    (0.65, 0.53),
+    (0.35, 0.53), // pinkies
+    (0.645, 0.54),
+    (0.355, 0.54), // index fingers
+    (0.63, 0.52),
+    (0.37, 0.52), // thumbs
+    (0.555, 0.52),
+    (0.445, 0.52), // hips
+    (0.565, 0.70),
+    (0.435, 0.70), // knees
+    (0.57, 0.88),
+    (0.43, 0.88), // ankles
+    (0.565, 0.90),
+    (0.435, 0.90), // heels
+    (0.59, 0.92),
+    (0.41, 0.92), // feet
+];
+
+/// The person, waving (the hands move with `seq`).
 fn keypoints(camera: &str, seq: u64, ts: u64, frame_published: bool) -> KeypointMessage {
-    let sway = ((seq % 20) as f32 - 10.0) * 0.004;
+    let wave = ((seq % 20) as f32 - 10.0).abs() * 0.02;
     let landmarks = std::array::from_fn(|i| {
-        let x = match pose_shared::skeleton::landmark_side(i) {
-            pose_shared::skeleton::Side::Left => 0.6,
-            pose_shared::skeleton::Side::Right => 0.4,
-            pose_shared::skeleton::Side::Centre => 0.5,
-        };
+        let (x, mut y) = PERSON[i];
+        if (15..=22).contains(&i) {
+            y -= wave;
+        }
         Landmark {
-            x: x + sway,
-            y: 0.12 + 0.8 * i as f32 / 33.0,
+            x,
+            y,
             z: 0.0,
             visibility: 0.95,
             presence: 0.95,
