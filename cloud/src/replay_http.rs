@@ -45,11 +45,20 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/cameras/{id}/export.jsonl", get(export_jsonl))
 }
 
-fn refuse(code: StatusCode, text: impl std::fmt::Display) -> Response {
-    (code, format!("{text}\n")).into_response()
+/// A refused request: its status and a one-line reason.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, format!("{}\n", self.1)).into_response()
+    }
 }
 
-fn replays(s: &AppState) -> Result<&Arc<Replays>, Response> {
+fn refuse(code: StatusCode, text: impl std::fmt::Display) -> Refusal {
+    Refusal(code, text.to_string())
+}
+
+fn replays(s: &AppState) -> Result<&Arc<Replays>, Refusal> {
     s.replay.get().ok_or_else(|| {
         refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -58,11 +67,11 @@ fn replays(s: &AppState) -> Result<&Arc<Replays>, Response> {
     })
 }
 
-fn camera(id: &str) -> Result<CameraId, Response> {
+fn camera(id: &str) -> Result<CameraId, Refusal> {
     CameraId::new(id).map_err(|e| refuse(StatusCode::BAD_REQUEST, e))
 }
 
-fn time(text: Option<&str>, default: &str, name: &str) -> Result<u64, Response> {
+fn time(text: Option<&str>, default: &str, name: &str) -> Result<u64, Refusal> {
     let now = now_us();
     let t = timespec::parse(text.unwrap_or(default), now)
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("{name}: {e}")))?;
@@ -118,7 +127,7 @@ async fn replay_ws(
             replay_socket(socket, s, r, cam, from, speed).await;
             drop(slot);
         }),
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -188,7 +197,7 @@ async fn replay_socket(
 async fn retained(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let r = match replays(&s) {
         Ok(r) => r.clone(),
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     if r.retained.stale(std::time::Duration::from_secs(
         r.settings.retained_refresh_s.max(1) * 3,
@@ -203,7 +212,8 @@ async fn retained(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Res
         None => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "retained ranges not read yet",
-        ),
+        )
+        .into_response(),
     }
 }
 
@@ -254,7 +264,7 @@ async fn download(
     })();
     let (r, cam, from, to, _slot) = match prepared {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let dir = std::env::temp_dir().join(format!(
         "pose-cloud-export-{}-{}",
@@ -262,7 +272,7 @@ async fn download(
         now_us()
     ));
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        return refuse(StatusCode::INTERNAL_SERVER_ERROR, e);
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, e).into_response();
     }
     let ext = if mp4 { "mp4" } else { "jsonl" };
     let file = dir.join(format!("export.{ext}"));
@@ -304,9 +314,9 @@ async fn download(
             )
                 .into_response()
         }
-        Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) if e.is_request_error() => refuse(StatusCode::BAD_REQUEST, e),
-        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(e) if e.is_request_error() => refuse(StatusCode::BAD_REQUEST, e).into_response(),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     }
 }
 
