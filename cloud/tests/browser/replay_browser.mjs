@@ -19,7 +19,7 @@ try {
   const url1 = page.url();
   const switched = await page.evaluate(() => performance.now());
   await page.selectOption(".cam.big .replay .speed", "4");
-  await page.waitForTimeout(3000);
+  await page.waitForTimeout(4000);
   const at4 = await page.evaluate((t) => window.replayLog.filter((e) => e.at > t + 300), switched);
   const url4 = page.url();
   await page.screenshot({ path: shot });
