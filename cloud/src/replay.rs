@@ -189,6 +189,36 @@ impl Clock {
     }
 }
 
+/// At most `rate` frames per second of wall time, with a burst of two (so that a camera at the
+/// rate itself, whose frames come with some jitter, loses none).
+struct RateLimit {
+    tokens: f64,
+    at: Instant,
+    rate: f64,
+}
+
+impl RateLimit {
+    fn new(rate: f64) -> Self {
+        Self {
+            tokens: 2.0,
+            at: Instant::now(),
+            rate: rate.max(1.0),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(2.0);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// A recorded stretch longer than this without messages is skipped rather than waited through.
 const SKIP_GAP_US: u64 = 2_000_000;
 /// How often the join's waiting frames are checked against the media clock.
@@ -266,6 +296,7 @@ pub async fn play(
     let mut pending: Option<Timed> = None;
     let mut ended = false;
     let mut last_drawn: Option<u64> = None;
+    let mut limit = RateLimit::new(r.settings.max_fps);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -300,13 +331,11 @@ pub async fn play(
             if j.capture_ts_us < from_us {
                 continue; // keypoints read early for stale drawing, never shown on their own
             }
-            let min_gap_us = (clock.speed * 1e6 / r.settings.max_fps.max(1.0)) as u64;
-            let media = clock.media_now(Instant::now());
-            let behind_us = media.saturating_sub(j.capture_ts_us) as f64 / clock.speed;
-            let too_soon =
-                last_drawn.is_some_and(|l| j.capture_ts_us < l.saturating_add(min_gap_us));
+            let now = Instant::now();
+            let behind_us =
+                clock.media_now(now).saturating_sub(j.capture_ts_us) as f64 / clock.speed;
             let overdue = last_drawn.is_some() && behind_us > OVERDUE.as_micros() as f64;
-            if too_soon || overdue {
+            if overdue || !limit.take(now) {
                 r.stats.frames_skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -354,6 +383,26 @@ mod tests {
         assert_eq!(c.media_now(at(10_000)), 4_000_000);
         c.apply(Control::Speed(1000.0), at(10_000));
         assert_eq!(c.speed, 1.0, "out of range: ignored");
+    }
+
+    #[test]
+    fn the_rate_limit_passes_its_rate_with_jitter_and_cuts_above() {
+        let t0 = Instant::now();
+        let mut l = RateLimit::new(30.0);
+        l.at = t0;
+        // 30 fps with 5 ms of jitter: all pass.
+        let jittered = (0..90u64).filter(|&i| {
+            let ms = i * 1000 / 30 + if i % 2 == 0 { 5 } else { 0 };
+            l.take(t0 + Duration::from_millis(ms))
+        });
+        assert_eq!(jittered.count(), 90);
+        // 240 fps (8x a 30 fps camera) for 3 s: about 30 per second pass.
+        let mut l = RateLimit::new(30.0);
+        l.at = t0;
+        let passed = (0..720u64)
+            .filter(|&i| l.take(t0 + Duration::from_micros(i * 1_000_000 / 240)))
+            .count();
+        assert!((89..=93).contains(&passed), "{passed}");
     }
 
     #[test]
