@@ -5,9 +5,9 @@
 //! Each replay reads through its own bounded [`History`] (assigned partitions, never the live
 //! consumer group). Cost is bounded: at most `replay.max_concurrent` replays at once (others are
 //! refused), each draws at most `replay.max_fps` frames per second of wall time whatever its
-//! speed (the frames in between are joined but not drawn), draws on the blocking pool rather
-//! than the live render workers' cores budget, and stops as soon as its viewer leaves (the
-//! control channel closes).
+//! speed (the frames in between are joined but not drawn), all replays together draw on at most
+//! half the cores (the live render workers keep the rest), and a replay stops as soon as its
+//! viewer leaves (the control channel closes).
 //!
 //! The join runs on a virtual clock: a message "arrives" at its capture time, so the join window
 //! and the stale-keypoint age mean the same recorded time at any speed, and a privacy camera's
@@ -98,6 +98,9 @@ pub struct Replays {
     pub retained: Arc<Retained>,
     pub stats: ReplayStats,
     slots: Arc<Semaphore>,
+    /// Replays draw on at most half the cores together (at least one), so that however many
+    /// replay, the live view keeps the other half.
+    drawing: Arc<Semaphore>,
 }
 
 /// A replay refused because `max_concurrent` are running.
@@ -119,6 +122,9 @@ impl Replays {
             join,
             quality,
             slots: Arc::new(Semaphore::new(settings.max_concurrent)),
+            drawing: Arc::new(Semaphore::new(
+                (crate::renderers::Renderers::default_parallelism() / 2).max(1),
+            )),
             retained: Retained::new(kafka, topics),
             stats: ReplayStats::default(),
             settings,
@@ -341,7 +347,15 @@ pub async fn play(
             }
             last_drawn = Some(j.capture_ts_us);
             let (text, quality) = (caption(&camera, j.capture_ts_us, clock.speed), r.quality);
-            let drawn = tokio::task::spawn_blocking(move || render::draw(&j, &text, quality)).await;
+            let Ok(core) = r.drawing.clone().acquire_owned().await else {
+                break;
+            };
+            let drawn = tokio::task::spawn_blocking(move || {
+                let drawn = render::draw(&j, &text, quality);
+                drop(core);
+                drawn
+            })
+            .await;
             let frame = match drawn {
                 Ok(Ok(f)) => f,
                 Ok(Err(e)) => {
