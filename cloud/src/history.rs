@@ -249,12 +249,6 @@ impl History {
         self.skipped.load(Ordering::Relaxed)
     }
 
-    /// Whether both partitions are at their end with nothing buffered.
-    pub fn at_end(&mut self) -> bool {
-        self.sides.iter_mut().for_each(Side::fill);
-        self.sides.iter().all(Side::done)
-    }
-
     /// The next message in time order; waits for Kafka. None once both consumers have stopped.
     /// Cancel-safe: what was received is kept for the next call.
     pub async fn next(&mut self) -> Option<Timed> {
