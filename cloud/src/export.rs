@@ -223,7 +223,8 @@ pub async fn export(r: &Arc<Replays>, req: ExportRequest) -> Result<Exported, Ex
         joiner.push(t.msg, virt.at(m), &mut joined);
         draw_all(r, &req, &mut joined, &mut video, &mut out).await?;
     }
-    let flush_at = last_m + u64::try_from(r.join.join_window.as_micros()).unwrap_or(0) + 1000;
+    let window = u64::try_from(r.join.join_window.as_micros()).unwrap_or(0);
+    let flush_at = last_m.saturating_add(window).saturating_add(1000);
     joiner.tick(virt.at(flush_at), &mut joined);
     draw_all(r, &req, &mut joined, &mut video, &mut out).await?;
     out.skipped = history.skipped();
@@ -380,7 +381,7 @@ pub fn camera_fps(frames: &[Rendered]) -> f64 {
 
 /// Output frame `k`'s time: `first + k / fps`.
 fn slot_us(first_us: u64, k: u64, fps: f64) -> u64 {
-    first_us + (k as f64 * 1e6 / fps).round() as u64
+    first_us.saturating_add((k as f64 * 1e6 / fps).round() as u64)
 }
 
 /// Runs ffmpeg and writes the frames at a constant `fps` from the first frame's time: each
@@ -439,7 +440,7 @@ fn write_video(
     }
     // The last frame is shown for one frame interval.
     if let (Some(c), None) = (&current, &broken) {
-        let end = c.capture_ts_us + (1e6 / fps) as u64;
+        let end = c.capture_ts_us.saturating_add((1e6 / fps) as u64);
         while slot_us(first_us, written, fps) < end {
             if let Err(e) = stdin.write_all(&c.jpeg) {
                 broken = Some(e);

@@ -176,7 +176,9 @@ impl Clock {
     fn due(&self, m: u64) -> Option<Instant> {
         self.playing.then(|| {
             let ahead_us = m.saturating_sub(self.m0) as f64 / self.speed;
-            self.r0 + Duration::from_micros(ahead_us as u64)
+            // A capture time centuries ahead (a bad edge clock) is due "much later", not a panic.
+            let ahead = Duration::from_micros((ahead_us as u64).min(FAR_US));
+            self.r0.checked_add(ahead).unwrap_or(self.r0)
         })
     }
 
@@ -225,6 +227,10 @@ impl RateLimit {
     }
 }
 
+/// A bound on durations computed from capture times (a year), so that absurd stamps from a
+/// device cannot overflow an `Instant`.
+const FAR_US: u64 = 365 * 86_400 * 1_000_000;
+
 /// A recorded stretch longer than this without messages is skipped rather than waited through.
 const SKIP_GAP_US: u64 = 2_000_000;
 /// How often the join's waiting frames are checked against the media clock.
@@ -249,7 +255,8 @@ impl Virtual {
     }
 
     pub(crate) fn at(&self, m: u64) -> Instant {
-        self.origin + Duration::from_micros(m.saturating_sub(self.base_us))
+        let d = Duration::from_micros(m.saturating_sub(self.base_us).min(FAR_US));
+        self.origin.checked_add(d).unwrap_or(self.origin)
     }
 }
 
@@ -397,6 +404,12 @@ mod tests {
         assert_eq!(c.media_now(at(10_000)), 4_000_000);
         c.apply(Control::Speed(1000.0), at(10_000));
         assert_eq!(c.speed, 1.0, "out of range: ignored");
+        assert!(
+            c.due(u64::MAX).is_some(),
+            "an absurd stamp does not overflow"
+        );
+        let v = Virtual::new(0);
+        assert!(v.at(u64::MAX) > v.at(1));
     }
 
     #[test]
