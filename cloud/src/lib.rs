@@ -1,7 +1,11 @@
 //! pose-cloud: consumes keypoints and frames from Kafka, joins and draws them, serves a viewer.
+//!
+//! The data path: [`consume`] → [`join`] → [`renderers`] ([`render`]) → [`hub`] → [`serve`],
+//! run by [`service`]; [`app::run`] wires it to its [`config`], the listener and shutdown.
 
 pub mod access;
 pub mod admin;
+pub mod app;
 pub mod config;
 pub mod consume;
 pub mod directory;
@@ -9,6 +13,7 @@ pub mod export;
 pub mod history;
 pub mod hub;
 pub mod join;
+pub mod metrics;
 pub mod render;
 pub mod renderers;
 pub mod replay;
@@ -17,5 +22,6 @@ pub mod retained;
 pub mod serve;
 pub mod service;
 pub mod status;
+pub mod tail;
 pub mod timespec;
 pub mod tls;

@@ -74,6 +74,16 @@ impl ReplaySettings {
     }
 }
 
+/// `[replay]` from the command line.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct ReplayFlags {
+    /// Replays and exports at once; more are refused [default: 4]
+    #[arg(long = "max-replays", global = true)]
+    #[serde(rename = "max_concurrent")]
+    pub max_replays: Option<usize>,
+}
+
 /// Slowest and fastest speed a replay accepts.
 pub const SPEEDS: std::ops::RangeInclusive<f64> = 0.25..=16.0;
 

@@ -22,9 +22,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use pose_shared::CameraId;
-use pose_shared::metrics::{Exposition, label_value};
 use pose_shared::time::now_us;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Deserialize;
+use std::sync::atomic::AtomicU64;
 use tokio::sync::mpsc;
 
 use crate::export::{ExportRequest, export};
@@ -340,62 +344,84 @@ pub fn annotate(s: &AppState, cameras: Vec<crate::hub::CameraInfo>) -> serde_jso
     serde_json::Value::Array(list)
 }
 
-/// Replay lines of `/metrics`: retained range per camera and topic kind, replays running and
-/// refused, exports, frames drawn and skipped.
-pub fn metrics(s: &AppState, e: &mut Exposition) {
-    let Some(r) = s.replay.get() else { return };
-    let mut start = Vec::new();
-    let mut end = Vec::new();
+/// `text` (the service's `/metrics` document) with replay's families added before its `# EOF`:
+/// retained range per camera and topic kind, replays running and refused, exports, frames drawn
+/// and skipped. Built at each scrape from the replay state.
+pub fn append_metrics(s: &AppState, text: String) -> String {
+    let Some(r) = s.replay.get() else { return text };
+    type Labels = Vec<(String, String)>;
+    let mut reg = Registry::default();
+    let start = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    let end = Family::<Labels, Gauge<f64, AtomicU64>>::default();
     for (id, _) in s.hub.feeds() {
         let Some(range) = r.retained.of(id.as_str()) else {
             continue;
         };
         for (kind, shown) in [("frames", range.frames), ("keypoints", range.keypoints)] {
             if let Some(shown) = shown {
-                let l = format!("camera=\"{}\",kind=\"{kind}\"", label_value(id.as_str()));
-                start.push((l.clone(), shown.from_ms as f64 / 1e3));
-                end.push((l, shown.to_ms as f64 / 1e3));
+                let l = vec![
+                    ("camera".to_owned(), id.to_string()),
+                    ("kind".to_owned(), kind.to_owned()),
+                ];
+                start.get_or_create(&l).set(shown.from_ms as f64 / 1e3);
+                end.get_or_create(&l).set(shown.to_ms as f64 / 1e3);
             }
         }
     }
-    fn samples(v: &[(String, f64)]) -> Vec<(&str, f64)> {
-        v.iter().map(|(l, x)| (l.as_str(), *x)).collect()
-    }
-    e.gauge(
+    reg.register(
         "pose_cloud_retained_start_seconds",
         "Capture time (Unix seconds) of the oldest message Kafka retains in the camera's partition, by camera and topic kind.",
-        &samples(&start),
+        start,
     );
-    e.gauge(
+    reg.register(
         "pose_cloud_retained_end_seconds",
         "Capture time (Unix seconds) of the newest message in the camera's partition, by camera and topic kind.",
-        &samples(&end),
+        end,
     );
-    e.gauge(
+    let active = Gauge::<i64>::default();
+    active.set(r.active() as i64);
+    reg.register(
         "pose_cloud_replays_active",
         "Replays and exports running now.",
-        &[("", r.active() as f64)],
+        active,
     );
-    let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    e.counter(
-        "pose_cloud_replays_total",
-        "Replays started, and replays or exports refused (replay.max_concurrent).",
-        &[
-            ("outcome=\"started\"", g(&r.stats.started)),
-            ("outcome=\"refused\"", g(&r.stats.refused)),
-        ],
-    );
-    e.counter(
-        "pose_cloud_exports_total",
-        "Exports started.",
-        &[("", g(&r.stats.exports))],
-    );
-    e.counter(
-        "pose_cloud_replay_frames_total",
-        "Replayed frames drawn, and joined frames not drawn (over replay.max_fps, or behind a slow viewer).",
-        &[
-            ("outcome=\"drawn\"", g(&r.stats.frames_drawn)),
-            ("outcome=\"skipped\"", g(&r.stats.frames_skipped)),
-        ],
-    );
+    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let counters: [(&str, &str, Vec<(&str, u64)>); 3] = [
+        (
+            "pose_cloud_replays",
+            "Replays started, and replays or exports refused (replay.max_concurrent).",
+            vec![
+                ("started", g(&r.stats.started)),
+                ("refused", g(&r.stats.refused)),
+            ],
+        ),
+        (
+            "pose_cloud_exports",
+            "Exports started.",
+            vec![("", g(&r.stats.exports))],
+        ),
+        (
+            "pose_cloud_replay_frames",
+            "Replayed frames drawn, and joined frames not drawn (over replay.max_fps, or behind a slow viewer).",
+            vec![
+                ("drawn", g(&r.stats.frames_drawn)),
+                ("skipped", g(&r.stats.frames_skipped)),
+            ],
+        ),
+    ];
+    for (name, help, samples) in counters {
+        let family = Family::<Labels, Counter>::default();
+        for (outcome, n) in samples {
+            let labels = if outcome.is_empty() {
+                Vec::new()
+            } else {
+                vec![("outcome".to_owned(), outcome.to_owned())]
+            };
+            family.get_or_create(&labels).inc_by(n);
+        }
+        reg.register(name, help, family);
+    }
+    let ours = pose_shared::metrics::encode(&reg);
+    let head = text.strip_suffix("# EOF\n").unwrap_or(&text);
+    format!("{head}{ours}")
 }
