@@ -386,7 +386,9 @@ pub fn append_metrics(s: &AppState, text: String) -> String {
         active,
     );
     let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let counters: [(&str, &str, Vec<(&str, u64)>); 3] = [
+    /// (name, help, (outcome, value) samples) of one counter family.
+    type CounterFamily<'a> = (&'a str, &'a str, Vec<(&'a str, u64)>);
+    let counters: [CounterFamily; 3] = [
         (
             "pose_cloud_replays",
             "Replays started, and replays or exports refused (replay.max_concurrent).",
