@@ -20,8 +20,9 @@ pub mod topics;
 
 pub use camera::{CameraId, CameraIdError};
 pub use frame::{FrameError, FrameMeta};
-pub use keypoints::{DecodeError, EncodeError, KeypointMessage, Landmark, Pose};
+pub use keypoints::{DecodeError, EncodeError, KeypointMessage, Landmark, Pose, WorldLandmark};
 
-/// Version of the wire format described in `WIRE.md`. Written in every keypoint message and in
-/// the `schema_version` header of every frame message. Bumped on any incompatible change.
-pub const SCHEMA_VERSION: u16 = 1;
+/// Version of the wire format described in `WIRE.md` that this crate writes: in every keypoint
+/// message and in the `schema_version` header of every frame message. Bumped on any incompatible
+/// change. Version 1 (no run id) is still read.
+pub const SCHEMA_VERSION: u16 = keypoints::SCHEMA_VERSION_V2;
