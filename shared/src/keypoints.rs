@@ -199,7 +199,9 @@ impl KeypointMessage {
                     return Err(EncodeError::NotV1("world landmarks"));
                 }
                 if u32::try_from(i + 1) != Ok(pose.track_id) {
-                    return Err(EncodeError::NotV1("a track id other than the pose's position"));
+                    return Err(EncodeError::NotV1(
+                        "a track id other than the pose's position",
+                    ));
                 }
             }
             let wire = WireMessageV1 {
@@ -241,6 +243,9 @@ impl KeypointMessage {
         }
         let version = u16::from_le_bytes([bytes[0], bytes[1]]);
         let body = &bytes[2..];
+        if matches!(version, SCHEMA_VERSION_V1 | SCHEMA_VERSION_V2) {
+            check_lengths(version, body)?;
+        }
         match version {
             SCHEMA_VERSION_V1 => decode_body::<WireMessageV1>(body)?.into_message(),
             SCHEMA_VERSION_V2 => decode_body::<WireMessageV2>(body)?.into_message(),
@@ -266,6 +271,31 @@ impl KeypointMessage {
             msg: self,
         })
         .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Checks the two counts of a body as soon as they are there, before anything is read past them,
+/// so that a forged count is named for what it is (a camera id over 64 bytes, more than
+/// [`MAX_POSES`] poses) whether or not the bytes it claims follow.
+fn check_lengths(version: u16, body: &[u8]) -> Result<(), DecodeError> {
+    let u64_at = |at: usize| -> Option<u64> {
+        let raw = body.get(at..at.checked_add(8)?)?;
+        Some(u64::from_le_bytes(raw.try_into().ok()?))
+    };
+    let Some(id_len) = u64_at(0) else {
+        return Ok(());
+    };
+    let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    if id_len > crate::camera::MAX_CAMERA_ID_LEN as u64 {
+        return Err(DecodeError::CameraId(CameraIdError::TooLong(as_usize(
+            id_len,
+        ))));
+    }
+    // After the id: (run), seq, capture_ts_us (8 each), three u32, the flags byte.
+    let fixed = if version == SCHEMA_VERSION_V1 { 29 } else { 37 };
+    match u64_at(8 + id_len as usize + fixed) {
+        Some(n) if n > MAX_POSES as u64 => Err(DecodeError::TooManyPoses(as_usize(n))),
+        _ => Ok(()),
     }
 }
 
@@ -702,7 +732,10 @@ mod tests {
         for (p, q) in a.poses.iter().zip(&b.poses) {
             assert_eq!(p.score, q.score);
             assert_eq!(p.track_id, q.track_id);
-            assert_eq!(p.world_landmarks, q.world_landmarks, "world landmarks are exact");
+            assert_eq!(
+                p.world_landmarks, q.world_landmarks,
+                "world landmarks are exact"
+            );
             for (l, m) in p.landmarks.iter().zip(&q.landmarks) {
                 assert_eq!((l.x, l.y, l.z), (m.x, m.y, m.z), "coordinates are exact");
                 assert!((l.visibility - m.visibility).abs() <= 0.5 / 255.0 + 1e-6);
@@ -769,7 +802,11 @@ mod tests {
         assert_eq!(&bytes[0..2], &2u16.to_le_bytes());
         assert_eq!(&bytes[2..10], &6u64.to_le_bytes(), "camera id length");
         assert_eq!(&bytes[10..16], b"cam-01");
-        assert_eq!(&bytes[16..24], &0x000A_BCDE_F012_3457u64.to_le_bytes(), "run");
+        assert_eq!(
+            &bytes[16..24],
+            &0x000A_BCDE_F012_3457u64.to_le_bytes(),
+            "run"
+        );
         assert_eq!(&bytes[24..32], &123_456u64.to_le_bytes());
         // The pose: track id, score, landmarks, world tag (then world landmarks).
         let bytes = sample(2).encode().unwrap();
@@ -887,16 +924,39 @@ mod tests {
     #[test]
     fn forged_lengths_do_not_allocate() {
         // Camera id length u64::MAX, then a pose count of 2^40.
-        let mut bytes = SCHEMA_VERSION.to_le_bytes().to_vec();
-        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(
-            KeypointMessage::decode(&bytes),
-            Err(DecodeError::TooLarge(_) | DecodeError::Truncated(_) | DecodeError::Malformed(_))
-        ));
-        let mut bytes = sample(0).encode().unwrap();
-        let n = bytes.len();
-        bytes[n - 8..].copy_from_slice(&(1u64 << 40).to_le_bytes());
-        assert!(KeypointMessage::decode(&bytes).is_err());
+        for version in [1u16, 2] {
+            let mut bytes = version.to_le_bytes().to_vec();
+            bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+            let err = KeypointMessage::decode(&bytes).unwrap_err();
+            assert_eq!(err.reason(), "camera_id_too_long", "{err}");
+            let mut bytes = if version == 1 {
+                sample_v1(0)
+            } else {
+                sample(0)
+            }
+            .encode()
+            .unwrap();
+            let n = bytes.len();
+            bytes[n - 8..].copy_from_slice(&(1u64 << 40).to_le_bytes());
+            assert_eq!(
+                KeypointMessage::decode(&bytes),
+                Err(DecodeError::TooManyPoses(1 << 40))
+            );
+            // 17 claimed, one present: named for the count, not for the missing bytes.
+            let mut bytes = if version == 1 {
+                sample_v1(1)
+            } else {
+                sample(1)
+            }
+            .encode()
+            .unwrap();
+            let at = bytes.len() - 8 - if version == 1 { 466 } else { 471 };
+            bytes[at..at + 8].copy_from_slice(&17u64.to_le_bytes());
+            assert_eq!(
+                KeypointMessage::decode(&bytes),
+                Err(DecodeError::TooManyPoses(17))
+            );
+        }
         // 17 poses claimed, each fully present: a well-formed but over-limit message.
         let mut msg = sample(MAX_POSES);
         msg.poses.push(sample_pose(0.0));
@@ -984,8 +1044,17 @@ mod tests {
         assert_eq!(v["poses"][0]["landmarks"].as_array().unwrap().len(), 33);
         assert_eq!(v["poses"][0]["landmarks"][0].as_array().unwrap().len(), 5);
         assert!(v["poses"][0]["world_landmarks"].is_null());
-        assert_eq!(v["poses"][1]["world_landmarks"].as_array().unwrap().len(), 33);
-        assert_eq!(v["poses"][1]["world_landmarks"][0].as_array().unwrap().len(), 3);
+        assert_eq!(
+            v["poses"][1]["world_landmarks"].as_array().unwrap().len(),
+            33
+        );
+        assert_eq!(
+            v["poses"][1]["world_landmarks"][0]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
         let back: KeypointMessage = serde_json::from_value(v).unwrap();
         assert_eq!(back, msg);
     }
