@@ -4,6 +4,7 @@
 //! * [`frame`]: the frame message (plain JPEG value, metadata in Kafka headers).
 //! * [`topics`]: topic names and the partitioning rule (key = camera id).
 //! * [`skeleton`]: the 33 BlazePose landmark names and the 35 skeleton edges.
+//! * [`schema`]: the JSON Schema of the keypoint message's JSON view.
 //! * [`kafka`] (feature `kafka`): client settings shared by the edge and the cloud.
 
 pub mod camera;
@@ -14,6 +15,7 @@ pub mod frame;
 pub mod kafka;
 pub mod keypoints;
 pub mod metrics;
+pub mod schema;
 pub mod skeleton;
 pub mod time;
 pub mod topics;

@@ -2,7 +2,9 @@
 //! (`POSESTREAM_UPDATE_VECTORS=1 cargo test -p pose-shared --test vectors` rewrites the file), and
 //! checked here against the Rust codec: the checked-in file must be what the encoder makes today,
 //! every valid vector decodes to its `json` and re-encodes to its bytes, every invalid one gives
-//! its error token. The file's format is described in `shared/WIRE.md`.
+//! its error token; every valid vector's `json` (and every JSON view made here) satisfies the
+//! JSON Schema `shared/schema/keypoints.schema.json`. The file's format is described in
+//! `shared/WIRE.md`.
 
 use std::path::PathBuf;
 
@@ -599,5 +601,101 @@ fn every_vector_holds_against_the_rust_codec() {
     ];
     for r in all {
         assert!(reasons.contains(r), "no invalid vector for {r}");
+    }
+}
+
+fn schema() -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(pose_shared::schema::KEYPOINTS_SCHEMA_JSON)
+        .expect("the schema is JSON");
+    jsonschema::draft202012::new(&schema).expect("the schema is a valid draft 2020-12 schema")
+}
+
+#[test]
+fn every_json_view_satisfies_the_schema_and_the_schema_has_teeth() {
+    let validator = schema();
+    let file = load();
+    let mut checked = 0;
+    for v in file["vectors"].as_array().unwrap() {
+        if v["valid"] == true {
+            let errors: Vec<String> = validator
+                .iter_errors(&v["json"])
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", v["name"]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10);
+    // The checked-in file is the one the crate serves.
+    let on_disk = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/keypoints.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(on_disk, pose_shared::schema::KEYPOINTS_SCHEMA_JSON);
+    // Views that break the rules are refused.
+    let good = message("cam-01", RUN, vec![pose(1, 0, true)]).to_json();
+    assert!(validator.is_valid(&good));
+    let v1 = message("cam-01", 0, vec![pose(1, 0, false)]).to_json();
+    assert!(validator.is_valid(&v1));
+    let broken: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        ("v2 with run 0", Box::new(|v| v["run"] = json!(0))),
+        (
+            "v1 with a run",
+            Box::new(|v| {
+                v["schema_version"] = json!(1);
+                v["run"] = json!(5);
+            }),
+        ),
+        (
+            "v1 with world landmarks",
+            Box::new(|v| v["schema_version"] = json!(1)),
+        ),
+        ("version 3", Box::new(|v| v["schema_version"] = json!(3))),
+        ("bad camera id", Box::new(|v| v["camera_id"] = json!("a/b"))),
+        ("negative seq", Box::new(|v| v["seq"] = json!(-1))),
+        (
+            "missing track id",
+            Box::new(|v| {
+                v["poses"][0].as_object_mut().unwrap().remove("track_id");
+            }),
+        ),
+        (
+            "32 landmarks",
+            Box::new(|v| {
+                v["poses"][0]["landmarks"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "a landmark of 4 numbers",
+            Box::new(|v| {
+                v["poses"][0]["landmarks"][3].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "visibility above 1",
+            Box::new(|v| v["poses"][0]["landmarks"][3][3] = json!(1.5)),
+        ),
+        (
+            "a world landmark of 4 numbers",
+            Box::new(|v| {
+                v["poses"][0]["world_landmarks"][0]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!(0.0));
+            }),
+        ),
+        ("an unknown field", Box::new(|v| v["extra"] = json!(true))),
+        (
+            "17 poses",
+            Box::new(|v| {
+                let p = v["poses"][0].clone();
+                v["poses"] = Value::Array(vec![p; 17]);
+            }),
+        ),
+    ];
+    for (what, breaks) in broken {
+        let mut v = good.clone();
+        breaks(&mut v);
+        assert!(!validator.is_valid(&v), "the schema accepts {what}");
     }
 }
