@@ -24,6 +24,8 @@ pub struct CloudConfig {
     pub consume: ConsumeConfig,
     pub http: HttpConfig,
     pub join: JoinSettings,
+    /// Replay and export (`[replay]`, `cloud/src/replay.rs`).
+    pub replay: crate::replay::ReplaySettings,
     /// Seconds between two status lines in the log.
     pub status_interval_s: u64,
 }
@@ -36,6 +38,7 @@ impl Default for CloudConfig {
             consume: ConsumeConfig::default(),
             http: HttpConfig::default(),
             join: JoinSettings::default(),
+            replay: Default::default(),
             status_interval_s: 10,
         }
     }
@@ -58,6 +61,8 @@ pub struct CloudFlags {
     pub http: HttpFlags,
     #[command(flatten)]
     pub join: JoinFlags,
+    #[command(flatten)]
+    pub replay: crate::replay::ReplayFlags,
 }
 
 impl Settings for CloudConfig {
@@ -90,6 +95,7 @@ impl Settings for CloudConfig {
         if self.http.tls.cert.is_some() != self.http.tls.key.is_some() {
             return Err("http.tls needs both cert and key".into());
         }
+        self.replay.validate()?;
         Ok(())
     }
 
