@@ -55,7 +55,7 @@ impl Telemetry {
         let restarts = join.clone();
         r.register_collector(Box::new(SnapshotCounter {
             name: "pose_cloud_edge_restarts",
-            help: "Edge restarts seen by the join (a seq that went back with a later capture time).",
+            help: "Edge restarts seen by the join (a new run id; for version-1 edges a seq that went back with a later capture time).",
             read: move || -> Vec<(Labels, u64)> {
                 let j = restarts.lock().unwrap_or_else(|p| p.into_inner());
                 vec![(Vec::new(), j.new_run)]

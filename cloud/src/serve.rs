@@ -169,6 +169,7 @@ pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
     let mut protected = Router::new()
         .route("/", get(|| async { Html(VIEWER_HTML) }))
         .route("/api/cameras", get(cameras))
+        .route("/api/schema/keypoints.json", get(keypoints_schema))
         .route("/api/frames", get(frames_ws))
         .route("/metrics", get(metrics))
         .merge(crate::replay_http::routes())
@@ -201,6 +202,14 @@ async fn cameras(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             &s,
             s.hub.cameras(Instant::now()),
         )),
+    )
+}
+
+/// The JSON Schema of the keypoint JSON that `/api/cameras/{id}/keypoints` sends.
+async fn keypoints_schema() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/schema+json")],
+        pose_shared::schema::KEYPOINTS_SCHEMA_JSON,
     )
 }
 
