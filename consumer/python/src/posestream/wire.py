@@ -259,9 +259,9 @@ def decode(data: bytes) -> KeypointMessage:
         raw_poses.append((track_id, score, lms, world))
     if r.pos != n:
         raise DecodeError("trailing_bytes", f"{n - r.pos} bytes left over after the message")
-    _check_camera_id(camera_id, len(raw_id))
     if version == 2 and run == 0:
         raise DecodeError("malformed", "run id 0 in a version-2 message")
+    _check_camera_id(camera_id, len(raw_id))
     if len(raw_poses) > MAX_POSES:
         raise DecodeError(
             "too_many_poses", f"{len(raw_poses)} poses in one message; at most {MAX_POSES} are allowed"
