@@ -104,7 +104,8 @@ class KeypointConsumer:
         self.auto_store = auto_store
         self.stats = ConsumerStats()
         self._consumer = Consumer(settings)
-        self._consumer.subscribe([topic] + ([frames_topic] if frames_topic else []))
+        self._assigned_at: Optional[float] = None
+        self._consumer.subscribe([topic] + ([frames_topic] if frames_topic else []), on_assign=self._on_assign)
         self._ready: Deque[Received] = deque()
         self._queues: Dict[str, Deque[_Pending]] = {}
         self._waiting: Dict[JoinKey, _Pending] = {}
@@ -138,8 +139,9 @@ class KeypointConsumer:
 
     def messages(self, idle_timeout_s: Optional[float] = None, max_messages: Optional[int] = None) -> Iterator[Received]:
         """Yields keypoint messages until ``close()``, until nothing came for ``idle_timeout_s``
-        seconds, or after ``max_messages``. With ``auto_store`` a message's offset is stored when
-        the next one is asked for (your code has finished with it)."""
+        seconds (counted from the group's partition assignment, so a slow group join does not end
+        it), or after ``max_messages``. With ``auto_store`` a message's offset is stored when the
+        next one is asked for (your code has finished with it)."""
         n = 0
         idle_since = time.monotonic()
         while not self._closed and (max_messages is None or n < max_messages):
@@ -148,8 +150,10 @@ class KeypointConsumer:
                 self._last = None
             item = self.poll(0.5)
             if item is None:
-                if idle_timeout_s is not None and time.monotonic() - idle_since >= idle_timeout_s:
-                    return
+                if self._assigned_at is not None:
+                    idle_since = max(idle_since, self._assigned_at)
+                    if idle_timeout_s is not None and time.monotonic() - idle_since >= idle_timeout_s:
+                        return
                 continue
             idle_since = time.monotonic()
             self._last = item
@@ -188,6 +192,9 @@ class KeypointConsumer:
         self.close()
 
     # ----- internals -----
+
+    def _on_assign(self, _consumer: Any, _partitions: Any) -> None:
+        self._assigned_at = time.monotonic()
 
     def _store(self, r: Received) -> None:
         try:
