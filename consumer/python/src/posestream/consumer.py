@@ -16,7 +16,7 @@ import logging
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -163,9 +163,9 @@ class KeypointConsumer:
             self._store(self._last)
             self._last = None
 
-    def commit(self, received: Optional[Received] = None, asynchronous: bool = False) -> None:
-        """Commits ``received``'s offset (the next message is where the group resumes), or every
-        stored offset when ``received`` is None."""
+    def commit(self, received: Union[None, Received, Iterable[Received]] = None, asynchronous: bool = False) -> None:
+        """Commits the offsets after ``received`` (one item or several: the newest per partition
+        counts), so the group resumes after them; with None, commits every stored offset."""
         if received is None:
             try:
                 self._consumer.commit(asynchronous=asynchronous)
@@ -173,8 +173,14 @@ class KeypointConsumer:
                 if e.args[0].code() != KafkaError._NO_OFFSET:
                     raise
             return
-        tp = TopicPartition(received.topic, received.partition, received.offset + 1)
-        self._consumer.commit(offsets=[tp], asynchronous=asynchronous)
+        items = [received] if isinstance(received, Received) else list(received)
+        newest: Dict[Tuple[str, int], int] = {}
+        for r in items:
+            key = (r.topic, r.partition)
+            newest[key] = max(newest.get(key, -1), r.offset)
+        if newest:
+            tps = [TopicPartition(t, p, o + 1) for (t, p), o in newest.items()]
+            self._consumer.commit(offsets=tps, asynchronous=asynchronous)
 
     def close(self) -> None:
         """Stores the last handed-out offset (with ``auto_store``), commits and leaves the group."""
