@@ -21,6 +21,7 @@ if [[ ! -f $stamp ]]; then
     touch "$stamp"
 fi
 # The kit and the analytic from this checkout, every time (a few seconds; no dependencies fetched).
+rm -rf "$repo/consumer/python/build" "$repo/consumer/analytic/build"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
     --force-reinstall "$repo/consumer/python" "$repo/consumer/analytic" >&2
 echo "$py"

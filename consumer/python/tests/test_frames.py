@@ -38,7 +38,7 @@ def test_rejections() -> None:
     assert reason(headers(seq=b"\xff")) == "invalid_header"
     assert reason(headers(width=b"9000")) == "size_out_of_range"
     assert reason(headers(schema_version=b"3")) == "unsupported_version"
-    assert reason(headers(camera_id=b"a/b")) == "camera_id"
+    assert reason(headers(camera_id=b"a/b")) == "camera_id_bad_char"
     assert reason(headers(content_type=b"image/png")) == "invalid_header"
     assert reason([("seq",)]) == "invalid_header"
     with pytest.raises(DecodeError) as e:

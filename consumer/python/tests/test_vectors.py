@@ -55,6 +55,7 @@ def test_vector(vector: Any) -> None:
     if vector["valid"]:
         msg = decode(data)
         same(msg.to_json(), vector["json"])
+        assert msg.to_json() == vector["json"], "exactly the Rust JSON view"
         assert msg.schema_version == vector["schema_version"]
         assert encode(msg) == data, "re-encoding gives the bytes back"
     else:

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from conftest import make_message
 from posestream import DecodeError, EncodeError, KeypointMessage, decode, encode
-from posestream.wire import f32_short
 
 
 @pytest.mark.parametrize("version,poses,world", [(1, 0, False), (1, 1, False), (1, 16, False), (2, 0, False), (2, 1, False), (2, 3, True), (2, 16, True)])
@@ -81,16 +80,20 @@ def test_each_bad_case_has_its_reason() -> None:
     for cut in range(2, len(good)):
         assert reason(good[:cut]) == "truncated", cut
     # A camera id length that claims more than the 16 KiB limit, and a forged pose count.
-    assert reason(b"\x02\x00" + struct.pack("<Q", 1 << 62) + b"x" * 40) == "too_large"
+    # Forged counts are named at once, whether or not the bytes they claim follow.
+    assert reason(b"\x02\x00" + struct.pack("<Q", 1 << 62) + b"x" * 40) == "camera_id_too_long"
     bad = bytearray(encode(make_message(2, 0)))
     bad[-8:] = struct.pack("<Q", 1 << 40)
+    assert reason(bytes(bad)) == "too_many_poses"
+    bad = bytearray(encode(make_message(2, 1)))
+    bad[53 + 6 : 61 + 6] = struct.pack("<Q", 5)
     assert reason(bytes(bad)) == "truncated"
     bad = bytearray(good)
     bad[10] = 0xFF
     assert reason(bytes(bad)) == "malformed"  # camera id not UTF-8
     bad = bytearray(good)
     bad[10] = ord("/")
-    assert reason(bytes(bad)) == "camera_id"
+    assert reason(bytes(bad)) == "camera_id_bad_char"
     bad = bytearray(good)
     bad[16:24] = bytes(8)
     assert reason(bytes(bad)) == "malformed"  # run 0
@@ -125,7 +128,7 @@ def test_random_bytes_raise_only_decode_error(data: bytes) -> None:
         except DecodeError as e:
             assert e.reason in {
                 "empty", "truncated", "too_large", "unsupported_version", "malformed",
-                "trailing_bytes", "camera_id", "too_many_poses", "non_finite",
+                "trailing_bytes", "camera_id_empty", "camera_id_too_long", "camera_id_bad_char", "too_many_poses", "non_finite",
             }  # fmt: skip
 
 
@@ -145,7 +148,8 @@ def test_mutated_messages_raise_only_decode_error() -> None:
         assert len(msg.poses) <= 16
 
 
-def test_float_view_is_the_shortest_f32_decimal() -> None:
-    f = struct.unpack("<f", struct.pack("<f", 0.97))[0]
-    assert f != 0.97 and f32_short(f) == 0.97
-    assert json.dumps(f32_short(struct.unpack("<f", struct.pack("<f", 1 / 3))[0])) == "0.33333334"
+def test_json_floats_are_the_f32_values() -> None:
+    # As serde_json writes an f32: the double it converts to (0.6f32 is 0.6000000238418579).
+    v = decode(encode(make_message(2, 1))).to_json()
+    assert v["poses"][0]["score"] == struct.unpack("<f", struct.pack("<f", 0.93))[0]
+    assert json.loads(json.dumps(v)) == v

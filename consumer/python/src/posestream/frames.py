@@ -80,12 +80,7 @@ def decode_frame_headers(headers: Optional[Iterable[Tuple[str, HeaderValue]]]) -
     if version_text not in ("1", "2"):
         raise DecodeError("unsupported_version", f"unsupported frame schema version {version_text!r}")
     version = int(version_text)
-    try:
-        camera_id = check_camera_id(need("camera_id"))
-    except DecodeError as e:
-        if e.reason == "missing_header":
-            raise
-        raise DecodeError("camera_id", str(e)) from None
+    camera_id = check_camera_id(need("camera_id"))
     run = 0
     if version == 2:
         run = _decimal("run", need("run"), 64)

@@ -3,7 +3,7 @@
 The layout is shared/WIRE.md's. Decoding checks in the order the Rust decoder does, so that the
 same bad bytes give the same ``DecodeError.reason``: size and version first, then the layout
 (``truncated``, ``too_large``, ``malformed``), then leftover bytes, then the field rules
-(``camera_id``, ``malformed`` for a zero run id, ``too_many_poses``, ``non_finite``).
+(``camera_id_*``, ``malformed`` for a zero run id, ``too_many_poses``, ``non_finite``).
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ class KeypointMessage:
         return (self.camera_id, self.run, self.seq)
 
     def to_json(self) -> Dict[str, Any]:
-        """The JSON view of WIRE.md (the same as the Rust ``KeypointMessage::to_json``), with
-        floats written as the shortest decimal that reads back to the same f32."""
+        """The JSON view of WIRE.md, equal to the Rust ``KeypointMessage::to_json`` (each f32 as
+        the double it converts to, as serde_json writes it)."""
         return {
             "schema_version": self.schema_version,
             "camera_id": self.camera_id,
@@ -114,11 +114,11 @@ class KeypointMessage:
             "poses": [
                 {
                     "track_id": p.track_id,
-                    "score": f32_short(p.score),
-                    "landmarks": [[f32_short(v) for v in lm.as_list()] for lm in p.landmarks],
+                    "score": p.score,
+                    "landmarks": [lm.as_list() for lm in p.landmarks],
                     "world_landmarks": None
                     if p.world_landmarks is None
-                    else [[f32_short(w.x), f32_short(w.y), f32_short(w.z)] for w in p.world_landmarks],
+                    else [[w.x, w.y, w.z] for w in p.world_landmarks],
                 }
                 for p in self.poses
             ],
@@ -156,19 +156,6 @@ class KeypointMessage:
             )
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise DecodeError("malformed", f"not a keypoint JSON view: {e!r}") from None
-
-
-def f32_short(v: float) -> float:
-    """The shortest decimal that reads back to the same f32 as ``v``, as a Python float (so that
-    ``json.dumps`` prints 0.97, not 0.9700000286102295)."""
-    if not math.isfinite(v):
-        return v
-    target = _F32.pack(v)
-    for digits in range(6, 10):
-        s = float(f"{v:.{digits}g}")
-        if _F32.pack(s) == target:
-            return s
-    return v
 
 
 def _as_f32(v: Any) -> float:
@@ -227,6 +214,7 @@ def decode(data: bytes) -> KeypointMessage:
             "unsupported_version",
             f"unsupported schema version {version} (this decoder reads versions 1 and 2)",
         )
+    _check_lengths(version, data)
     r = _Reader(data, 2)
     raw_id = r.take(r.u64())
     try:
@@ -301,19 +289,34 @@ def decode(data: bytes) -> KeypointMessage:
     )
 
 
+def _check_lengths(version: int, data: bytes) -> None:
+    """The two counts, checked as soon as they are there (as the Rust decoder does), so that a
+    forged one is named for what it is whether or not the bytes it claims follow."""
+    if len(data) < 10:
+        return
+    (id_len,) = _U64.unpack_from(data, 2)
+    if id_len > MAX_CAMERA_ID_LEN:
+        raise DecodeError("camera_id_too_long", f"camera id is {id_len} bytes long; at most 64 are allowed")
+    at = 2 + 8 + id_len + (29 if version == 1 else 37)
+    if at + 8 <= len(data):
+        (count,) = _U64.unpack_from(data, at)
+        if count > MAX_POSES:
+            raise DecodeError("too_many_poses", f"{count} poses in one message; at most {MAX_POSES} are allowed")
+
+
 # q / 255 as the f32 the Rust decoder computes.
 _UNIT = tuple(_F32.unpack(_F32.pack(q / 255.0))[0] for q in range(256))
 
 
 def _check_camera_id(camera_id: str, nbytes: int) -> None:
     if nbytes == 0:
-        raise DecodeError("camera_id", "camera id is empty")
+        raise DecodeError("camera_id_empty", "camera id is empty")
     if nbytes > MAX_CAMERA_ID_LEN:
-        raise DecodeError("camera_id", f"camera id is {nbytes} bytes long; at most 64 are allowed")
+        raise DecodeError("camera_id_too_long", f"camera id is {nbytes} bytes long; at most 64 are allowed")
     bad = [c for c in camera_id if ord(c) > 127 or ord(c) not in _CAMERA_ID_CHARS]
     if bad:
         raise DecodeError(
-            "camera_id",
+            "camera_id_bad_char",
             f"camera id contains {bad[0]!r}; only ASCII letters, digits, '-', '_' and '.' are allowed",
         )
 
