@@ -22,6 +22,8 @@ pub struct CloudConfig {
     pub consume: ConsumeConfig,
     pub http: HttpConfig,
     pub join: JoinSettings,
+    /// The events topic the viewer shows (events.rs).
+    pub events: crate::events::EventsConfig,
     /// Seconds between two status lines in the log.
     pub status_interval_s: u64,
 }
@@ -134,6 +136,7 @@ impl Default for CloudConfig {
             consume: ConsumeConfig::default(),
             http: HttpConfig::default(),
             join: JoinSettings::default(),
+            events: crate::events::EventsConfig::default(),
             status_interval_s: 10,
         }
     }
@@ -165,6 +168,9 @@ pub struct Overrides {
     /// Frames topic [default: pose.frames]
     #[arg(long, env = "POSE_CLOUD_FRAMES_TOPIC", global = true)]
     pub frames_topic: Option<String>,
+    /// Events topic shown by the viewer; empty: none [default: pose.events]
+    #[arg(long, env = "POSE_CLOUD_EVENTS_TOPIC", global = true)]
+    pub events_topic: Option<String>,
     /// HTTP listen address of the viewer and API [default: 127.0.0.1:8080]
     #[arg(long, env = "POSE_CLOUD_HTTP_ADDR", global = true)]
     pub http_addr: Option<String>,
@@ -216,6 +222,9 @@ impl CloudConfig {
         }
         if let Some(v) = &o.frames_topic {
             cfg.topics.frames = v.clone();
+        }
+        if let Some(v) = &o.events_topic {
+            cfg.events.topic = v.clone();
         }
         if let Some(v) = &o.group_id {
             cfg.consume.group_id = v.clone();

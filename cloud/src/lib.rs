@@ -5,6 +5,7 @@ pub mod admin;
 pub mod config;
 pub mod consume;
 pub mod directory;
+pub mod events;
 pub mod hub;
 pub mod join;
 pub mod render;

@@ -41,8 +41,8 @@ enum Command {
     Check,
     /// Print the effective configuration (after file, environment and flags) and exit.
     Config,
-    /// Create the two topics (or bring an existing one's retention to these values) with the
-    /// project's admin client; `scripts/broker.sh start` runs it.
+    /// Create the keypoint, frame and event topics (or bring an existing one's retention to
+    /// these values) with the project's admin client; `scripts/broker.sh start` runs it.
     Topics(TopicsArgs),
 }
 
@@ -61,6 +61,10 @@ struct TopicsArgs {
     /// How long keypoints are kept, ms [default: 7 days]
     #[arg(long, default_value_t = pose_cloud::admin::KEYPOINTS_RETENTION_MS)]
     keypoints_retention_ms: u64,
+    /// How long events are kept, ms [default: 7 days]; the events topic is the one of
+    /// --events-topic (none when empty)
+    #[arg(long, default_value_t = pose_cloud::events::EVENTS_RETENTION_MS)]
+    events_retention_ms: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -106,13 +110,22 @@ fn real_main() -> anyhow::Result<()> {
         Command::Run => runtime()?.block_on(serve_loop(&cfg)),
         Command::Tail => runtime()?.block_on(tail_loop(&cfg)),
         Command::Topics(args) => {
-            let plans = pose_cloud::admin::TopicPlan::pair(
+            let mut plans = pose_cloud::admin::TopicPlan::pair(
                 &cfg.topics,
                 args.partitions,
                 args.replication_factor,
                 args.frames_retention_ms,
                 args.keypoints_retention_ms,
-            );
+            )
+            .to_vec();
+            if !cfg.events.topic.is_empty() {
+                plans.push(pose_cloud::admin::TopicPlan::events(
+                    &cfg.events.topic,
+                    args.partitions,
+                    args.replication_factor,
+                    args.events_retention_ms,
+                ));
+            }
             let done = runtime()?
                 .block_on(pose_cloud::admin::ensure(
                     &cfg.kafka,
@@ -202,6 +215,12 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
         .context("cannot create the Kafka client of the camera directory")?;
         let _ = state.directory.set(Arc::new(directory));
     }
+    let events = pose_cloud::events::spawn(
+        &cfg.kafka,
+        &cfg.events,
+        state.events.clone(),
+        stop_rx.clone(),
+    );
     let pipeline = pose_cloud::service::spawn(
         consumer,
         cfg.topics.clone(),
@@ -262,6 +281,9 @@ async fn serve_loop(cfg: &CloudConfig) -> anyhow::Result<()> {
         .await
         .context("consumer or service task failed")?;
     let _ = status.await;
+    if let Some(events) = events {
+        let _ = events.await;
+    }
     log_cameras(&state);
     info!("cloud stopped");
     Ok(())

@@ -58,6 +58,8 @@ pub struct AppState {
     pub instance: u64,
     /// Where the other instances of the group show their cameras (set with `http.public_url`).
     pub directory: std::sync::OnceLock<Arc<Directory>>,
+    /// The last events of each camera (`pose.events`, events.rs).
+    pub events: Arc<crate::events::EventStore>,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             shutdown,
             instance: pose_shared::time::now_us(),
             directory: std::sync::OnceLock::new(),
+            events: Arc::default(),
         })
     }
 }
@@ -98,6 +101,7 @@ pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
         .route("/", get(|| async { Html(VIEWER_HTML) }))
         .route("/api/cameras", get(cameras))
         .route("/api/frames", get(frames_ws))
+        .route("/api/cameras/{id}/events", get(crate::events::events_api))
         .route("/metrics", get(metrics))
         .merge(camera_routes);
     if let Some(creds) = auth {
@@ -397,6 +401,14 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         &[
             ("kind=\"keypoints\"", g(&c.keypoint_errors)),
             ("kind=\"frames\"", g(&c.frame_errors)),
+        ],
+    );
+    e.counter(
+        "pose_cloud_events_total",
+        "Values of the events topic, by outcome (events.rs).",
+        &[
+            ("outcome=\"kept\"", g(&s.events.received)),
+            ("outcome=\"rejected\"", g(&s.events.rejected)),
         ],
     );
     let skipped: Vec<(String, u64)> = c
