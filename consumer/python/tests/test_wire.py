@@ -86,7 +86,7 @@ def test_each_bad_case_has_its_reason() -> None:
     bad[-8:] = struct.pack("<Q", 1 << 40)
     assert reason(bytes(bad)) == "too_many_poses"
     bad = bytearray(encode(make_message(2, 1)))
-    bad[53 + 6 : 61 + 6] = struct.pack("<Q", 5)
+    bad[47 + 6 : 55 + 6] = struct.pack("<Q", 5)  # 5 poses claimed, 1 there
     assert reason(bytes(bad)) == "truncated"
     bad = bytearray(good)
     bad[10] = 0xFF
