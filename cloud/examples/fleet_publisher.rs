@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             let ts = now_us();
             let meta = FrameMeta {
                 camera_id: id.clone(),
+                run: pose_edge::run_id::current(),
                 seq,
                 capture_ts_us: ts,
                 width: w,
@@ -102,6 +103,7 @@ fn main() -> anyhow::Result<()> {
 fn keypoints(id: &CameraId, seq: u64, ts: u64) -> KeypointMessage {
     KeypointMessage {
         camera_id: id.clone(),
+        run: pose_edge::run_id::current(),
         seq,
         capture_ts_us: ts,
         inference_us: 0,
@@ -109,6 +111,7 @@ fn keypoints(id: &CameraId, seq: u64, ts: u64) -> KeypointMessage {
         height: 240,
         frame_published: true,
         poses: vec![Pose {
+            track_id: 1,
             score: 0.9,
             landmarks: std::array::from_fn(|i| Landmark {
                 x: 0.3 + 0.4 * ((i * 7) % 33) as f32 / 33.0,
@@ -117,6 +120,7 @@ fn keypoints(id: &CameraId, seq: u64, ts: u64) -> KeypointMessage {
                 visibility: 0.9,
                 presence: 0.9,
             }),
+            world_landmarks: None,
         }],
     }
 }

@@ -58,11 +58,13 @@ fn main() -> anyhow::Result<()> {
     });
     let joined = Joined {
         camera_id: camera.clone(),
+        run: 1,
         seq: 1,
         capture_ts_us: 0,
         frame: Some(Arc::new(FrameMessage {
             meta: FrameMeta {
                 camera_id: camera.clone(),
+                run: 1,
                 seq: 1,
                 capture_ts_us: 0,
                 width: w,
@@ -72,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         })),
         keypoints: Some(Arc::new(KeypointMessage {
             camera_id: camera,
+            run: 1,
             seq: 1,
             capture_ts_us: 0,
             inference_us: 0,
@@ -79,8 +82,10 @@ fn main() -> anyhow::Result<()> {
             height: h,
             frame_published: true,
             poses: vec![Pose {
+                track_id: 1,
                 score: 0.9,
                 landmarks,
+                world_landmarks: None,
             }],
         })),
         stale: false,

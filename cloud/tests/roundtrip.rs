@@ -16,6 +16,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 
 const N: u64 = 150;
+/// The run id of the publishing "edge".
+const RUN: u64 = 0x0A11_0000_0150;
 
 fn keypoints(camera: &CameraId, seq: u64) -> KeypointMessage {
     let f = seq as f32 / N as f32;
@@ -28,6 +30,7 @@ fn keypoints(camera: &CameraId, seq: u64) -> KeypointMessage {
     });
     KeypointMessage {
         camera_id: camera.clone(),
+        run: RUN,
         seq,
         capture_ts_us: 1_764_000_000_000_000 + seq * 33_333,
         inference_us: 25_000,
@@ -35,8 +38,10 @@ fn keypoints(camera: &CameraId, seq: u64) -> KeypointMessage {
         height: 480,
         frame_published: true,
         poses: vec![Pose {
+            track_id: 1,
             score: 0.9,
             landmarks,
+            world_landmarks: None,
         }],
     }
 }
@@ -95,6 +100,7 @@ async fn everything_published_arrives_in_order_per_camera() {
             let bytes = jpeg(seq);
             let meta = FrameMeta {
                 camera_id: cam.clone(),
+                run: RUN,
                 seq,
                 capture_ts_us: kp.capture_ts_us,
                 width: 32,
@@ -173,6 +179,7 @@ async fn bad_messages_are_counted_and_skipped() {
     let cam = CameraId::new("cam-bad").unwrap();
     let good_meta = |seq| FrameMeta {
         camera_id: cam.clone(),
+        run: RUN,
         seq,
         capture_ts_us: 1,
         width: 32,

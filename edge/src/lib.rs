@@ -9,4 +9,5 @@ pub mod metrics;
 pub mod pose;
 pub mod publish;
 pub mod run;
+pub mod run_id;
 pub mod source;

@@ -362,6 +362,7 @@ fn publish_jpeg(
         Ok((bytes, width, height)) => {
             let meta = FrameMeta {
                 camera_id: camera_id.clone(),
+                run: crate::run_id::current(),
                 seq: frame.seq,
                 capture_ts_us: frame.capture_ts_us,
                 width,
@@ -405,9 +406,12 @@ fn inference_stage(
                         .map_err(|e| e.to_string())
                 });
             match result {
+                // The estimator follows one person: track 1 (WIRE.md); no world landmarks yet.
                 Ok(Some(p)) => poses.push(pose_shared::Pose {
+                    track_id: 1,
                     score: p.score,
                     landmarks: p.landmarks,
+                    world_landmarks: None,
                 }),
                 Ok(None) => {}
                 Err(e) => {
@@ -427,6 +431,7 @@ fn inference_stage(
         stats.poses.fetch_add(poses.len() as u64, Ordering::Relaxed);
         let msg = KeypointMessage {
             camera_id: camera_id.clone(),
+            run: crate::run_id::current(),
             seq: frame.seq,
             capture_ts_us: frame.capture_ts_us,
             inference_us: u32::try_from(spent.as_micros()).unwrap_or(u32::MAX),

@@ -664,7 +664,10 @@ pub fn shown_capture_us(port: u16, camera: &str) -> Option<u64> {
     None
 }
 
-/// A keypoint message of one plausible pose.
+/// The run id of the messages the tests publish as one edge (`keypoint_message`).
+pub const TEST_RUN: u64 = 0x7E57_ED00_0001;
+
+/// A version-2 keypoint message of one plausible pose (track 1), run [`TEST_RUN`].
 pub fn keypoint_message(
     camera: &str,
     seq: u64,
@@ -673,6 +676,7 @@ pub fn keypoint_message(
     use pose_shared::{Landmark, Pose};
     pose_shared::KeypointMessage {
         camera_id: pose_shared::CameraId::new(camera).expect("a valid camera id"),
+        run: TEST_RUN,
         seq,
         capture_ts_us,
         inference_us: 20_000,
@@ -680,6 +684,7 @@ pub fn keypoint_message(
         height: 48,
         frame_published: true,
         poses: vec![Pose {
+            track_id: 1,
             score: 0.9,
             landmarks: std::array::from_fn(|i| Landmark {
                 x: 0.3 + i as f32 * 0.01,
@@ -688,6 +693,7 @@ pub fn keypoint_message(
                 visibility: 0.9,
                 presence: 0.9,
             }),
+            world_landmarks: None,
         }],
     }
 }
