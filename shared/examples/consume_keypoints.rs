@@ -26,7 +26,9 @@ fn main() -> anyhow::Result<()> {
             Ok(kp) => {
                 for pose in &kp.poses {
                     let hip_y = (pose.landmarks[left_hip].y + pose.landmarks[right_hip].y) / 2.0;
-                    println!("{} {} hip_y={hip_y:.3}", kp.camera_id, kp.seq);
+                    // (camera, run, seq) identifies the frame; track_id the person in the run.
+                    let (camera, run, seq, track) = (&kp.camera_id, kp.run, kp.seq, pose.track_id);
+                    println!("{camera} {run} {seq} {track} hip_y={hip_y:.3}");
                 }
             }
             // Bad bytes are an error value, never a panic: count or log them and go on.

@@ -129,7 +129,10 @@ def test_decode_command(tmp_path: Path) -> None:
 def test_docs_example_runs(brokers: str) -> None:
     """The shortest consumer of docs/consume.md, verbatim, on the deployment's topic."""
     example = REPO / "consumer" / "python" / "examples" / "consume_keypoints.py"
-    assert example.read_text() in (REPO / "docs" / "consume.md").read_text(), "docs/consume.md shows the example as it is"
+    docs = (REPO / "docs" / "consume.md").read_text()
+    assert example.read_text() in docs, "docs/consume.md shows the example as it is"
+    rust = REPO / "shared" / "examples" / "consume_keypoints.rs"
+    assert rust.read_text() in docs, "docs/consume.md shows the Rust example as it is"
     camera = f"docs-{uuid.uuid4().hex[:6]}"
     msgs = [make_message(2, 1, camera=camera, seq=s) for s in range(3)]
     produce(brokers, "pose.keypoints", [(m.camera_id, encode(m), None) for m in msgs])
