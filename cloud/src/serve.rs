@@ -100,6 +100,7 @@ pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
     let mut protected = Router::new()
         .route("/", get(|| async { Html(VIEWER_HTML) }))
         .route("/api/cameras", get(cameras))
+        .route("/api/schema/keypoints.json", get(keypoints_schema))
         .route("/api/frames", get(frames_ws))
         .route("/api/cameras/{id}/events", get(crate::events::events_api))
         .route("/metrics", get(metrics))
@@ -129,6 +130,14 @@ async fn cameras(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [("x-posestream-instance", s.instance.to_string())],
         axum::Json(s.hub.cameras(Instant::now())),
+    )
+}
+
+/// The JSON Schema of the keypoint JSON that `/api/cameras/{id}/keypoints` sends.
+async fn keypoints_schema() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/schema+json")],
+        pose_shared::schema::KEYPOINTS_SCHEMA_JSON,
     )
 }
 
@@ -451,7 +460,7 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     );
     e.counter(
         "pose_cloud_edge_restarts_total",
-        "Edge restarts seen by the join (a seq that went back with a later capture time).",
+        "Edge restarts seen by the join (a new run id; for version-1 edges a seq that went back with a later capture time).",
         &[("", j.new_run)],
     );
     let reasons: Vec<(String, u64)> = s
