@@ -65,18 +65,21 @@ def test_decoded_in_order_bad_ones_skipped_and_counted(brokers: str, topics: Lis
 def test_join_with_frames(brokers: str, topics: List[str]) -> None:
     kp, fr = topics
     msgs = series("cam-j", 12)
+    old = series("cam-j1", 6, version=1)  # a version-1 edge: joined on (camera, 0, seq)
     # Frames first for half, after for the other half; one published frame never comes.
     frames = [(m.camera_id, JPEG, frame_headers(m)) for m in msgs if m.frame_published and m.seq != 4]
     produce(brokers, fr, frames[:4])
-    produce(brokers, kp, [(m.camera_id, encode(m), None) for m in msgs])
+    produce(brokers, kp, [(m.camera_id, encode(m), None) for m in msgs + old])
     produce(brokers, fr, frames[4:] + [("cam-j", b"not a jpeg", frame_headers(msgs[1]))])
+    produce(brokers, fr, [(m.camera_id, JPEG, frame_headers(m)) for m in old if m.frame_published])
     with KeypointConsumer(brokers, group(), topic=kp, frames_topic=fr, join_wait_s=1.5, from_beginning=True) as c:
         got = list(c.messages(idle_timeout_s=4))
         assert c.stats.bad_frames == {"not_jpeg": 1}
-    assert [r.keypoints.seq for r in got] == list(range(12)), "per-camera order kept"
+    assert [r.keypoints.seq for r in got if r.keypoints.camera_id == "cam-j"] == list(range(12)), "per-camera order kept"
+    assert [r.keypoints.seq for r in got if r.keypoints.camera_id == "cam-j1"] == list(range(6))
     for r in got:
         m = r.keypoints
-        if m.frame_published and m.seq != 4:
+        if m.frame_published and (m.seq != 4 or m.camera_id == "cam-j1"):
             assert r.frame is not None and r.frame.meta.join_key == m.join_key, m.seq
         else:
             assert r.frame is None, m.seq

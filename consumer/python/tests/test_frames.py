@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posestream import DecodeError, decode_frame, decode_frame_headers
 
@@ -45,3 +47,12 @@ def test_rejections() -> None:
         decode_frame(b"PNG", headers())
     assert e.value.reason == "not_jpeg"
     assert decode_frame(b"\xff\xd8\xff\xe0rest", headers()).jpeg.startswith(b"\xff\xd8")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([k for k, _ in V2] + ["x"]), st.one_of(st.none(), st.binary(max_size=24), st.text(max_size=24)))))
+def test_random_headers_raise_only_decode_error(pairs: list) -> None:
+    try:
+        decode_frame(b"\xff\xd8\xff", headers() + pairs)
+    except DecodeError:
+        pass
