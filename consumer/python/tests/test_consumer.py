@@ -96,6 +96,17 @@ def test_group_resumes_after_the_last_handled_message(brokers: str, topics: List
         rest = [r.keypoints.seq for r in c.messages(idle_timeout_s=3)]
     assert first == list(range(10))
     assert rest == list(range(10, 30))
+    # A loop that fails on a message leaves it uncommitted: the group reads it again.
+    g2 = group()
+    try:
+        with KeypointConsumer(brokers, g2, topic=kp, from_beginning=True) as c:
+            for r in c:
+                if r.keypoints.seq == 5:
+                    raise RuntimeError("the application failed on seq 5")
+    except RuntimeError:
+        pass
+    with KeypointConsumer(brokers, g2, topic=kp, from_beginning=True) as c:
+        assert next(iter(c)).keypoints.seq == 5
 
 
 def env() -> dict:

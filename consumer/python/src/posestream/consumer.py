@@ -119,13 +119,18 @@ class KeypointConsumer:
         return self._consumer
 
     def poll(self, timeout: float = 1.0) -> Optional[Received]:
-        """The next keypoint message, or None if none was ready within ``timeout`` seconds."""
+        """The next keypoint message, or None if none was ready within ``timeout`` seconds. With
+        ``auto_store``, asking for the next message stores the offset of the one returned before
+        (your code has finished with it)."""
+        if self._last is not None and self.auto_store:
+            self._store(self._last)
+            self._last = None
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
             self._release(time.monotonic())
             if self._ready:
-                item = self._ready.popleft()
-                return item
+                self._last = self._ready.popleft()
+                return self._last
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -140,14 +145,10 @@ class KeypointConsumer:
     def messages(self, idle_timeout_s: Optional[float] = None, max_messages: Optional[int] = None) -> Iterator[Received]:
         """Yields keypoint messages until ``close()``, until nothing came for ``idle_timeout_s``
         seconds (counted from the group's partition assignment, so a slow group join does not end
-        it), or after ``max_messages``. With ``auto_store`` a message's offset is stored when the
-        next one is asked for (your code has finished with it)."""
+        it), or after ``max_messages`` (whose offset is then stored at once with ``auto_store``)."""
         n = 0
         idle_since = time.monotonic()
         while not self._closed and (max_messages is None or n < max_messages):
-            if self._last is not None and self.auto_store:
-                self._store(self._last)
-                self._last = None
             item = self.poll(0.5)
             if item is None:
                 if self._assigned_at is not None:
@@ -156,7 +157,6 @@ class KeypointConsumer:
                         return
                 continue
             idle_since = time.monotonic()
-            self._last = item
             n += 1
             yield item
         if self._last is not None and self.auto_store and not self._closed:
@@ -194,7 +194,9 @@ class KeypointConsumer:
     def __enter__(self) -> "KeypointConsumer":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            self._last = None  # your code failed on it: it is read again after a restart
         self.close()
 
     # ----- internals -----
