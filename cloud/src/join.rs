@@ -172,13 +172,16 @@ impl Camera {
             let silent = self
                 .run_heard
                 .is_none_or(|t| now.saturating_duration_since(t) >= offline_after);
-            if self.ended.contains(&run) || !(later || silent) {
+            // Run 0 is every version-1 edge's: never ended for good (an edge may be rolled back).
+            if (run != 0 && self.ended.contains(&run)) || !(later || silent) {
                 return Run::Ended;
             }
-            if self.ended.len() >= ENDED_RUNS {
-                self.ended.pop_front();
+            if self.run != 0 {
+                if self.ended.len() >= ENDED_RUNS {
+                    self.ended.pop_front();
+                }
+                self.ended.push_back(self.run);
             }
-            self.ended.push_back(self.run);
             self.run = run;
             self.reset(capture_ts_us);
             Run::New
@@ -858,13 +861,25 @@ mod tests {
             out.iter().map(|o| (o.run, o.seq)).collect::<Vec<_>>(),
             vec![(0, 100), (0, 101), (0, 102), (42, 0), (42, 1)]
         );
-        // A version-1 message still in flight: its run (0) ended.
+        // A version-1 message still in flight, captured before the new run: dropped.
         j.push(
             kp_at(103, ts(1_000_000, 103), true),
             ms(t0, 5_010),
             &mut out,
         );
         assert_eq!(j.stats().old_run, 1);
+        // Rolled back to the version-1 edge: run 0 again, captured later, is a new run again.
+        let back = ts(new, 2) + 5_000_000;
+        out.clear();
+        push_run(&mut j, 0, back, 0..2, ms(t0, 10_000), &mut out);
+        assert_eq!(j.stats().new_run, 2);
+        assert_eq!(
+            out.iter().map(|o| (o.run, o.seq)).collect::<Vec<_>>(),
+            vec![(0, 0), (0, 1)]
+        );
+        // ... and the version-2 run it replaced is over.
+        j.push(kp_of(42, 2, ts(new, 2), true), ms(t0, 10_010), &mut out);
+        assert_eq!(j.stats().old_run, 2);
     }
 
     #[test]

@@ -300,7 +300,7 @@ mod tests {
         let mut k = keypoints();
         let mut second = k.poses[0].clone();
         for lm in &mut k.poses[0].landmarks {
-            lm.x = lm.x * 0.5;
+            lm.x *= 0.5;
         }
         for lm in &mut second.landmarks {
             lm.x = 0.5 + lm.x * 0.5;

@@ -1012,24 +1012,32 @@ mod tests {
     fn garbage_never_panics() {
         // A small deterministic xorshift generator: random bytes behind a valid version prefix.
         let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
-        let good = sample(1).encode().unwrap();
+        // Good messages of both versions, v2 with and without world landmarks.
+        let good = [
+            sample(2).encode().unwrap(),
+            sample_v1(1).encode().unwrap(),
+        ];
         for round in 0..20_000 {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
-            let len = (s % 700) as usize;
+            let len = (s % 1200) as usize;
             let mut buf: Vec<u8> = (0..len)
                 .map(|i| (s.rotate_left(i as u32 % 64) >> 3) as u8)
                 .collect();
             if round % 2 == 0 && len >= 2 {
-                buf[..2].copy_from_slice(&SCHEMA_VERSION.to_le_bytes());
+                let version = if round % 4 == 0 { 2u16 } else { 1 };
+                buf[..2].copy_from_slice(&version.to_le_bytes());
             }
             let _ = KeypointMessage::decode(&buf);
-            // Also flip one byte of a good message.
-            let mut flipped = good.clone();
+            // Also flip one byte of a good message; what still decodes re-encodes.
+            let mut flipped = good[round % 2].clone();
             let at = (s as usize) % flipped.len();
             flipped[at] ^= (s >> 32) as u8 | 1;
-            let _ = KeypointMessage::decode(&flipped);
+            if let Ok(m) = KeypointMessage::decode(&flipped) {
+                let again = m.encode().expect("a decoded message encodes");
+                assert_eq!(KeypointMessage::decode(&again), Ok(m));
+            }
         }
     }
 

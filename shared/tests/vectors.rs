@@ -604,6 +604,9 @@ fn every_vector_holds_against_the_rust_codec() {
     }
 }
 
+/// Changes a valid JSON view into one the schema must refuse.
+type Breaker = Box<dyn Fn(&mut Value)>;
+
 fn schema() -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(pose_shared::schema::KEYPOINTS_SCHEMA_JSON)
         .expect("the schema is JSON");
@@ -637,7 +640,7 @@ fn every_json_view_satisfies_the_schema_and_the_schema_has_teeth() {
     assert!(validator.is_valid(&good));
     let v1 = message("cam-01", 0, vec![pose(1, 0, false)]).to_json();
     assert!(validator.is_valid(&v1));
-    let broken: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let broken: Vec<(&str, Breaker)> = vec![
         ("v2 with run 0", Box::new(|v| v["run"] = json!(0))),
         (
             "v1 with a run",
