@@ -17,7 +17,10 @@ fn main() -> anyhow::Result<()> {
         let line = line.trim();
         let bytes: Option<Vec<u8>> = (0..line.len())
             .step_by(2)
-            .map(|i| line.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .map(|i| {
+                line.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
             .collect();
         let result = match bytes {
             None => json!({"error": "not_hex"}),
