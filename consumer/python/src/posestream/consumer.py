@@ -16,7 +16,7 @@ import logging
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -310,7 +310,3 @@ def consume(
         for r in c:
             yield r.keypoints
 
-
-def drain(consumer: KeypointConsumer, idle_timeout_s: float) -> List[Received]:
-    """Everything the consumer yields until it has been idle for ``idle_timeout_s`` (tests, tools)."""
-    return list(consumer.messages(idle_timeout_s=idle_timeout_s))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import DecodeError
 from .skeleton import NUM_LANDMARKS
@@ -391,7 +391,3 @@ def encode(msg: KeypointMessage) -> bytes:
         raise EncodeError(f"message would be {len(out)} bytes; at most {MAX_MESSAGE_BYTES}")
     return bytes(out)
 
-
-def landmarks_of(poses: Sequence[Pose]) -> List[Tuple[Landmark, ...]]:
-    """The landmark tuples of ``poses`` (a convenience for analytics)."""
-    return [p.landmarks for p in poses]
