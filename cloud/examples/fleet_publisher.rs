@@ -15,7 +15,7 @@ use pose_shared::frame::FrameMeta;
 use pose_shared::kafka::KafkaSettings;
 use pose_shared::time::now_us;
 use pose_shared::topics::Topics;
-use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
+use pose_shared::{CameraId, KeypointMessage};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -102,25 +102,9 @@ fn main() -> anyhow::Result<()> {
 
 fn keypoints(id: &CameraId, seq: u64, ts: u64) -> KeypointMessage {
     KeypointMessage {
-        camera_id: id.clone(),
         run: pose_edge::run_id::current(),
-        seq,
-        capture_ts_us: ts,
-        inference_us: 0,
         width: 320,
         height: 240,
-        frame_published: true,
-        poses: vec![Pose {
-            track_id: 1,
-            score: 0.9,
-            landmarks: std::array::from_fn(|i| Landmark {
-                x: 0.3 + 0.4 * ((i * 7) % 33) as f32 / 33.0,
-                y: 0.1 + 0.8 * i as f32 / 33.0,
-                z: 0.0,
-                visibility: 0.9,
-                presence: 0.9,
-            }),
-            world_landmarks: None,
-        }],
+        ..pose_shared::fixtures::keypoint_message(id.as_str(), seq, ts)
     }
 }

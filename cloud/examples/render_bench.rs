@@ -12,7 +12,6 @@
 //! (or `make bench-cloud`)
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use image::codecs::jpeg::JpegEncoder;
@@ -25,7 +24,7 @@ use pose_cloud::serve::AppState;
 use pose_shared::draw::{Canvas, DEFAULT_PALETTE, draw_pose};
 use pose_shared::font::{draw_text, text_size};
 use pose_shared::frame::FrameMeta;
-use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
+use pose_shared::{CameraId, KeypointMessage};
 
 const QUALITY: u8 = 80;
 
@@ -49,13 +48,6 @@ fn main() -> anyhow::Result<()> {
     let mut jpeg = Vec::new();
     JpegEncoder::new_with_quality(&mut jpeg, 75).encode(&rgb, w, h, ExtendedColorType::Rgb8)?;
     let camera = CameraId::new("bench")?;
-    let landmarks = std::array::from_fn(|i| Landmark {
-        x: 0.3 + 0.4 * ((i * 7) % 33) as f32 / 33.0,
-        y: 0.1 + 0.8 * i as f32 / 33.0,
-        z: 0.0,
-        visibility: 0.9,
-        presence: 0.9,
-    });
     let joined = Joined {
         camera_id: camera.clone(),
         run: 1,
@@ -73,20 +65,9 @@ fn main() -> anyhow::Result<()> {
             jpeg: jpeg.clone(),
         })),
         keypoints: Some(Arc::new(KeypointMessage {
-            camera_id: camera,
-            run: 1,
-            seq: 1,
-            capture_ts_us: 0,
-            inference_us: 0,
             width: w,
             height: h,
-            frame_published: true,
-            poses: vec![Pose {
-                track_id: 1,
-                score: 0.9,
-                landmarks,
-                world_landmarks: None,
-            }],
+            ..pose_shared::fixtures::keypoint_message("bench", 1, 0)
         })),
         stale: false,
     };
@@ -272,7 +253,7 @@ async fn workers(jobs: &[Joined], window: Duration, cores: usize) -> f64 {
             .hub
             .feeds()
             .iter()
-            .map(|(_, f)| f.rendered.load(Ordering::Relaxed))
+            .map(|(_, f)| f.rendered.get())
             .sum()
     };
     // Warm up: every camera has its worker.

@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         let topics = pose_shared::topics::Topics::default();
         let cfg = pose_cloud::consume::ConsumeConfig {
             group_id: format!("soak-probe-{}", std::process::id()),
-            offset_reset: "latest".into(),
+            offset_reset: pose_cloud::consume::OffsetReset::Latest,
         };
         let consumer =
             pose_cloud::consume::subscribe_to(&kafka, &[&topics.frames], &cfg, "soak-probe")?;

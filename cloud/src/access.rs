@@ -3,6 +3,7 @@
 //! Browsers send Basic credentials with every request of the page (images, event streams), so
 //! the viewer works unchanged behind it. Use it with TLS: Basic sends the password in clear.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -10,6 +11,64 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// HTTP Basic authentication of the viewer and API (`[http.auth]`; `/healthz` and `/readyz`
+/// stay open).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The viewer account's name; empty means no authentication.
+    pub username: String,
+    /// Its password (a secret: masked when printed). Prefer `password_file` or the
+    /// POSE_CLOUD_VIEWER_PASSWORD environment variable.
+    pub password: String,
+    /// A file whose content (without the final newline) is the password.
+    pub password_file: Option<PathBuf>,
+    /// Serve without authentication on a non-loopback address (only behind a proxy that
+    /// authenticates). Off by default: the service refuses to start instead.
+    pub allow_anonymous: bool,
+}
+
+/// Why the configured credentials cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read http.auth.password_file {}: {source}", path.display())]
+    PasswordFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "http.auth.username is set but the password is empty (set http.auth.password_file or \
+         POSE_CLOUD_VIEWER_PASSWORD)"
+    )]
+    NoPassword,
+}
+
+impl AuthConfig {
+    /// The viewer credentials, reading the password file if one is named; None without a
+    /// username.
+    pub fn credentials(&self) -> Result<Option<Credentials>, AuthError> {
+        if self.username.is_empty() {
+            return Ok(None);
+        }
+        let password = match &self.password_file {
+            Some(path) if self.password.is_empty() => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| AuthError::PasswordFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                text.strip_suffix('\n').unwrap_or(&text).to_owned()
+            }
+            _ => self.password.clone(),
+        };
+        if password.is_empty() {
+            return Err(AuthError::NoPassword);
+        }
+        Ok(Some(Credentials::new(self.username.clone(), password)))
+    }
+}
 
 /// The one account allowed to view.
 #[derive(Clone)]

@@ -5,18 +5,20 @@
 //! passes a message that was not handed on. When the channel is full the consumer waits
 //! (backpressure: Kafka holds the data, nothing is lost or reordered).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pose_shared::frame::{FrameError, FrameMeta, check_jpeg};
 use pose_shared::kafka::KafkaSettings;
 use pose_shared::kafka::{ClientLog, QuietContext};
+use pose_shared::metrics::note;
 use pose_shared::topics::Topics;
 use pose_shared::{DecodeError, KeypointMessage};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
@@ -61,23 +63,54 @@ impl fmt::Debug for FrameMessage {
     }
 }
 
-/// Consumer settings of `pose-cloud`.
+/// Consumer settings of `pose-cloud` (`[consume]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsumeConfig {
     /// Consumer group; instances of one group share the partitions.
     pub group_id: String,
-    /// Where a group without a committed offset starts: `latest` (live view) or `earliest`.
-    pub offset_reset: String,
+    /// Where a group without a committed offset starts.
+    pub offset_reset: OffsetReset,
 }
 
 impl Default for ConsumeConfig {
     fn default() -> Self {
         Self {
             group_id: "pose-cloud".to_owned(),
-            offset_reset: "latest".to_owned(),
+            offset_reset: OffsetReset::Latest,
         }
     }
+}
+
+/// Where a consumer group without a committed offset starts (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    /// At the live end (a live view).
+    Latest,
+    /// At the oldest retained message.
+    Earliest,
+}
+
+impl OffsetReset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Latest => "latest",
+            Self::Earliest => "earliest",
+        }
+    }
+}
+
+/// `[consume]` from the command line.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct ConsumeFlags {
+    /// Consumer group id [default: pose-cloud]
+    #[arg(long = "group-id", global = true)]
+    pub group_id: Option<String>,
+    /// Where a new group starts [default: latest]
+    #[arg(long = "offset-reset", global = true)]
+    pub offset_reset: Option<OffsetReset>,
 }
 
 /// Client settings for a live consumer; each is a standard Apache Kafka consumer setting.
@@ -107,46 +140,88 @@ const CONSUMER: &[(&str, &str)] = &[
     ("queued.max.messages.kbytes", "16384"),
 ];
 
-/// Counters of the consumer, shared with the status log and the metrics endpoint.
-#[derive(Debug, Default)]
+/// The label of a per-topic counter.
+type KindLabel = [(&'static str, &'static str); 1];
+
+/// What the consumer counts; each a Prometheus counter, registered by [`ConsumeStats::register`].
+#[derive(Debug)]
 pub struct ConsumeStats {
-    pub keypoints: AtomicU64,
-    pub frames: AtomicU64,
-    pub keypoint_errors: AtomicU64,
-    pub frame_errors: AtomicU64,
-    pub kafka_errors: AtomicU64,
+    consumed: Family<KindLabel, Counter>,
+    pub keypoints: Counter,
+    pub frames: Counter,
+    errors: Family<KindLabel, Counter>,
+    pub keypoint_errors: Counter,
+    pub frame_errors: Counter,
+    /// Skipped messages by topic kind and reason: the detail behind the two error counters.
+    skipped: Family<[(&'static str, &'static str); 2], Counter>,
+    too_old: Family<KindLabel, Counter>,
     /// Well-formed messages skipped as older than the join's `max_age` (backlog).
-    pub too_old_keypoints: AtomicU64,
-    pub too_old_frames: AtomicU64,
-    /// Skipped messages by (topic kind, reason): the detail behind the two error counters.
-    skipped: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    pub too_old_keypoints: Counter,
+    pub too_old_frames: Counter,
+    pub kafka_errors: Counter,
+}
+
+impl Default for ConsumeStats {
+    fn default() -> Self {
+        let by = |f: &Family<KindLabel, Counter>, kind| f.get_or_create(&[("kind", kind)]).clone();
+        let (consumed, errors, too_old) = (Family::default(), Family::default(), Family::default());
+        Self {
+            keypoints: by(&consumed, "keypoints"),
+            frames: by(&consumed, "frames"),
+            keypoint_errors: by(&errors, "keypoints"),
+            frame_errors: by(&errors, "frames"),
+            too_old_keypoints: by(&too_old, "keypoints"),
+            too_old_frames: by(&too_old, "frames"),
+            consumed,
+            errors,
+            too_old,
+            skipped: Family::default(),
+            kafka_errors: Counter::default(),
+        }
+    }
 }
 
 impl ConsumeStats {
-    pub fn get(c: &AtomicU64) -> u64 {
-        c.load(Ordering::Relaxed)
-    }
-
-    /// Counts one skipped message; returns the total for its topic kind.
-    pub fn skip(&self, kind: &'static str, reason: &'static str) -> u64 {
-        *self
-            .skipped
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((kind, reason))
-            .or_default() += 1;
+    /// Counts one skipped message; returns the total for its topic kind when it should be
+    /// logged ([`note`]).
+    pub fn skip(&self, kind: &'static str, reason: &'static str) -> Option<u64> {
+        self.skipped
+            .get_or_create(&[("kind", kind), ("reason", reason)])
+            .inc();
         let counter = if kind == "frames" {
             &self.frame_errors
         } else {
             &self.keypoint_errors
         };
-        counter.fetch_add(1, Ordering::Relaxed) + 1
+        note(counter)
     }
 
-    /// Skipped messages by (topic kind, reason), in a stable order.
-    pub fn skipped(&self) -> Vec<((&'static str, &'static str), u64)> {
-        let map = self.skipped.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter().map(|(k, v)| (*k, *v)).collect()
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "pose_cloud_consumed",
+            "Messages consumed and decoded, by topic kind.",
+            self.consumed.clone(),
+        );
+        r.register(
+            "pose_cloud_decode_errors",
+            "Messages skipped as malformed, by topic kind.",
+            self.errors.clone(),
+        );
+        r.register(
+            "pose_cloud_skipped",
+            "Messages skipped as malformed, by topic kind and reason.",
+            self.skipped.clone(),
+        );
+        r.register(
+            "pose_cloud_too_old",
+            "Messages skipped as older than join.max_age_ms (backlog), by topic kind.",
+            self.too_old.clone(),
+        );
+        r.register(
+            "pose_cloud_kafka_errors",
+            "Kafka consumer errors.",
+            self.kafka_errors.clone(),
+        );
     }
 }
 
@@ -191,7 +266,7 @@ pub fn subscribe_to(
 ) -> Result<TopicConsumer, KafkaError> {
     let mut cc = kafka.client_config(client_id);
     cc.set("group.id", &cfg.group_id)
-        .set("auto.offset.reset", &cfg.offset_reset);
+        .set("auto.offset.reset", cfg.offset_reset.as_str());
     for (k, v) in CONSUMER {
         if !kafka.properties.contains_key(*k) {
             cc.set(*k, *v);
@@ -260,8 +335,7 @@ pub async fn run(
         let m = match m {
             Ok(m) => m,
             Err(e) => {
-                let n = stats.kafka_errors.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
+                if let Some(n) = note(&stats.kafka_errors) {
                     warn!(error = %e, errors_total = n, "kafka consumer error; retrying");
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -274,7 +348,7 @@ pub async fn run(
                     Incoming::Keypoints(_) => &stats.keypoints,
                     Incoming::Frame(_) => &stats.frames,
                 };
-                counter.fetch_add(1, Ordering::Relaxed);
+                counter.inc();
                 if tx.send(incoming).await.is_err() {
                     debug!("receiver gone; consumer stops");
                     break;
@@ -286,8 +360,7 @@ pub async fn run(
                 } else {
                     "keypoints"
                 };
-                let n = stats.skip(kind, reason.reason());
-                if n.is_power_of_two() {
+                if let Some(n) = stats.skip(kind, reason.reason()) {
                     warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(),
                         error = %reason, skipped_total = n, "skipping bad message");
                 }

@@ -9,7 +9,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -20,6 +19,9 @@ use pose_shared::kafka::{ClientLog, KafkaSettings, QuietContext};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde_json::Value;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -52,13 +54,27 @@ impl Default for EventsConfig {
     }
 }
 
-/// The last events per camera, newest last, and what was skipped.
-#[derive(Debug, Default)]
+/// The last events per camera, newest last, and what was kept and skipped
+/// (`pose_cloud_events_total{outcome}`).
+#[derive(Debug)]
 pub struct EventStore {
     cameras: Mutex<HashMap<String, VecDeque<Value>>>,
-    pub received: AtomicU64,
-    pub rejected: AtomicU64,
+    outcomes: Family<[(&'static str, &'static str); 1], Counter>,
     per_camera: std::sync::OnceLock<usize>,
+}
+
+impl Default for EventStore {
+    fn default() -> Self {
+        let outcomes = Family::default();
+        for outcome in ["kept", "rejected"] {
+            let _ = outcomes.get_or_create(&[("outcome", outcome)]);
+        }
+        Self {
+            cameras: Mutex::default(),
+            outcomes,
+            per_camera: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 /// Why an events-topic value is not an event.
@@ -100,6 +116,20 @@ pub fn parse_event(key: Option<&[u8]>, value: &[u8]) -> Result<Value, EventError
 }
 
 impl EventStore {
+    /// Adds the outcome counters to the cloud's registry (metrics.rs).
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "pose_cloud_events",
+            "Values of the events topic, by outcome (events.rs).",
+            self.outcomes.clone(),
+        );
+    }
+
+    /// How many values had `outcome` (`kept` or `rejected`).
+    pub fn count(&self, outcome: &'static str) -> u64 {
+        self.outcomes.get_or_create(&[("outcome", outcome)]).get()
+    }
+
     fn limit(&self) -> usize {
         *self.per_camera.get().unwrap_or(&20)
     }
@@ -130,11 +160,14 @@ impl EventStore {
     fn take(&self, key: Option<&[u8]>, value: Option<&[u8]>) {
         match parse_event(key, value.unwrap_or_default()) {
             Ok(ev) => {
-                self.received.fetch_add(1, Ordering::Relaxed);
+                self.outcomes.get_or_create(&[("outcome", "kept")]).inc();
                 self.push(ev);
             }
             Err(e) => {
-                let n = self.rejected.fetch_add(1, Ordering::Relaxed);
+                let n = self
+                    .outcomes
+                    .get_or_create(&[("outcome", "rejected")])
+                    .inc();
                 if n < 10 || n.is_power_of_two() {
                     warn!(error = %e, rejected = n + 1, "skipped a value of the events topic");
                 }

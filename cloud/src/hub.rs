@@ -16,12 +16,15 @@
 //!   shown frame.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use pose_shared::CameraId;
-use pose_shared::metrics::Histogram;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, watch};
 
 use crate::join::CameraState;
@@ -73,11 +76,11 @@ pub struct Feed {
     /// End-to-end latency (edge capture to rendered), all run long.
     pub latency: Histogram,
     /// Viewers connected now (MJPEG, WebSocket and SSE).
-    pub viewers: AtomicU64,
+    pub viewers: Gauge,
     /// Frames rendered and published.
-    pub rendered: AtomicU64,
+    pub rendered: Counter,
     /// Joined frames replaced in the render slot before they were drawn (latest wins).
-    pub render_dropped: AtomicU64,
+    pub render_dropped: Counter,
     figures: Mutex<Figures>,
 }
 
@@ -155,15 +158,39 @@ pub struct CameraInfo {
     pub people: u32,
 }
 
+/// The label of the per-camera metrics.
+type CameraLabel = [(&'static str, String); 1];
+
+/// The per-camera metric families; each feed holds its own camera's series.
+#[derive(Debug, Clone)]
+struct FeedMetrics {
+    latency: Family<CameraLabel, Histogram, fn() -> Histogram>,
+    viewers: Family<CameraLabel, Gauge>,
+    rendered: Family<CameraLabel, Counter>,
+    render_dropped: Family<CameraLabel, Counter>,
+}
+
+impl Default for FeedMetrics {
+    fn default() -> Self {
+        Self {
+            latency: Family::new_with_constructor(pose_shared::metrics::latency_histogram),
+            viewers: Family::default(),
+            rendered: Family::default(),
+            render_dropped: Family::default(),
+        }
+    }
+}
+
 impl Feed {
-    fn new() -> Self {
+    fn new(id: &CameraId, m: &FeedMetrics) -> Self {
+        let label = [("camera", id.as_str().to_owned())];
         Self {
             frames: watch::channel(None).0,
             keypoints: broadcast::channel(KEYPOINT_BACKLOG).0,
-            latency: Histogram::default(),
-            viewers: AtomicU64::new(0),
-            rendered: AtomicU64::new(0),
-            render_dropped: AtomicU64::new(0),
+            latency: m.latency.get_or_create(&label).clone(),
+            viewers: m.viewers.get_or_create(&label).clone(),
+            rendered: m.rendered.get_or_create(&label).clone(),
+            render_dropped: m.render_dropped.get_or_create(&label).clone(),
             figures: Mutex::new(Figures {
                 shown: VecDeque::new(),
                 streak_start: None,
@@ -181,8 +208,8 @@ impl Feed {
 
     /// Records that a frame captured `latency_us` ago was shown at `now`.
     pub fn note_frame(&self, now: Instant, latency_us: u64) {
-        self.latency.observe_us(latency_us);
-        self.rendered.fetch_add(1, Ordering::Relaxed);
+        self.latency.observe(latency_us as f64 / 1e6);
+        self.rendered.inc();
         let mut f = self.lock();
         let ms = latency_us as f64 / 1e3;
         // Exponential moving average over roughly ten frames.
@@ -232,6 +259,7 @@ pub struct Hub {
     feeds: RwLock<BTreeMap<CameraId, Arc<Feed>>>,
     /// Bumped after every frame shown, of any camera: what a viewer of many cameras waits on.
     shown: watch::Sender<u64>,
+    metrics: FeedMetrics,
 }
 
 impl Default for Hub {
@@ -239,11 +267,38 @@ impl Default for Hub {
         Self {
             feeds: RwLock::default(),
             shown: watch::channel(0).0,
+            metrics: FeedMetrics::default(),
         }
     }
 }
 
 impl Hub {
+    /// Registers the per-camera series of every feed, present and future.
+    pub fn register(&self, r: &mut Registry) {
+        let m = &self.metrics;
+        r.register(
+            "pose_cloud_viewers",
+            "Connected viewers (MJPEG, WebSocket and SSE), by camera.",
+            m.viewers.clone(),
+        );
+        r.register(
+            "pose_cloud_rendered",
+            "Frames drawn and published to the viewers, by camera.",
+            m.rendered.clone(),
+        );
+        r.register(
+            "pose_cloud_render_dropped",
+            "Joined frames replaced by a newer one of the same camera before they were drawn \
+             (latest wins), by camera.",
+            m.render_dropped.clone(),
+        );
+        r.register(
+            "pose_cloud_latency_seconds",
+            "Edge capture to rendered frame, by camera.",
+            m.latency.clone(),
+        );
+    }
+
     /// Tells the viewers of many cameras that some camera has a new frame.
     pub fn frame_shown(&self) {
         self.shown.send_modify(|n| *n = n.wrapping_add(1));
@@ -263,7 +318,7 @@ impl Hub {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .entry(id.clone())
-            .or_insert_with(|| Arc::new(Feed::new()))
+            .or_insert_with(|| Arc::new(Feed::new(id, &self.metrics)))
             .clone()
     }
 
@@ -294,7 +349,7 @@ impl Hub {
                     last_seen_s: f
                         .last_rendered
                         .map(|t| now.saturating_duration_since(t).as_secs_f64()),
-                    viewers: feed.viewers.load(Ordering::Relaxed),
+                    viewers: u64::try_from(feed.viewers.get()).unwrap_or(0),
                     people: if view == ViewState::Offline {
                         0
                     } else {
@@ -337,7 +392,7 @@ mod tests {
         assert_eq!(info.id, "c1");
         assert!((info.fps - 10.0).abs() < 0.6, "{}", info.fps);
         assert!((info.latency_ms - 40.0).abs() < 0.5);
-        assert_eq!(a.latency.count(), 30);
+        assert_eq!(a.rendered.get(), 30);
         a.set_state(CameraState::Offline);
         assert_eq!(hub.cameras(t0)[0].state, "offline");
     }
@@ -348,7 +403,7 @@ mod tests {
 
     #[test]
     fn fps_counts_frames_in_a_window_so_bursts_do_not_inflate_it() {
-        let feed = Feed::new();
+        let feed = Feed::new(&CameraId::new("c").unwrap(), &FeedMetrics::default());
         let t0 = Instant::now();
         // 30 fps delivered in bursts: 10 frames 1 ms apart every 333 ms, for 4 s.
         for burst in 0..12 {
@@ -362,13 +417,13 @@ mod tests {
             assert!((fps - 30.0).abs() <= 3.5, "bursty 30 fps read as {fps}");
         }
         // Evenly spaced frames, and a camera that has only just started.
-        let even = Feed::new();
+        let even = Feed::new(&CameraId::new("c").unwrap(), &FeedMetrics::default());
         for i in 0..90 {
             even.note_frame(ms(t0, i * 33), 30_000);
         }
         let (fps, _) = even.overlay_figures(ms(t0, 89 * 33 + 16));
         assert!((fps - 30.0).abs() < 1.5, "{fps}");
-        let young = Feed::new();
+        let young = Feed::new(&CameraId::new("c").unwrap(), &FeedMetrics::default());
         for i in 0..4 {
             young.note_frame(ms(t0, i * 40), 30_000);
         }

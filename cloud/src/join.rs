@@ -35,6 +35,62 @@ use pose_shared::{CameraId, KeypointMessage};
 
 use crate::consume::{FrameMessage, Incoming};
 
+/// How frames and keypoints are joined, as the configuration file says it (`[join]`, ms).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JoinSettings {
+    /// How long a frame waits for its own keypoints, ms.
+    pub join_window_ms: u64,
+    /// Oldest earlier keypoints drawn on a frame (marked stale), ms of capture time.
+    pub max_keypoint_age_ms: u64,
+    /// Silence after which a camera is offline, ms.
+    pub offline_after_ms: u64,
+    /// Frames and keypoint messages buffered per camera.
+    pub max_pending: usize,
+    /// Skip messages captured longer ago than this, ms (0: never): after a restart the
+    /// service resumes from its committed offsets and skips the backlog a live view has no use
+    /// for. Compares the edge's capture clock with this host's, so both need NTP.
+    pub max_age_ms: u64,
+}
+
+impl Default for JoinSettings {
+    fn default() -> Self {
+        let c = JoinConfig::default();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            join_window_ms: ms(c.join_window),
+            max_keypoint_age_ms: ms(c.max_keypoint_age),
+            offline_after_ms: ms(c.offline_after),
+            max_pending: c.max_pending,
+            max_age_ms: c.max_age.map_or(0, ms),
+        }
+    }
+}
+
+impl JoinSettings {
+    pub fn to_join_config(&self) -> JoinConfig {
+        JoinConfig {
+            join_window: Duration::from_millis(self.join_window_ms),
+            max_keypoint_age: Duration::from_millis(self.max_keypoint_age_ms),
+            offline_after: Duration::from_millis(self.offline_after_ms),
+            max_pending: self.max_pending.max(1),
+            max_age: (self.max_age_ms > 0).then(|| Duration::from_millis(self.max_age_ms)),
+        }
+    }
+}
+
+/// `[join]` from the command line.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
+pub struct JoinFlags {
+    /// How long a frame waits for its keypoints, ms [default: 150]
+    #[arg(long = "join-window-ms", global = true)]
+    pub join_window_ms: Option<u64>,
+    /// Oldest earlier keypoints drawn on a frame, ms [default: 500]
+    #[arg(long = "max-keypoint-age-ms", global = true)]
+    pub max_keypoint_age_ms: Option<u64>,
+}
+
 /// Join settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JoinConfig {

@@ -186,44 +186,13 @@ mod tests {
 
     use pose_shared::draw::{DEFAULT_PALETTE, person_palette};
     use pose_shared::frame::FrameMeta;
-    use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
+    use pose_shared::{CameraId, KeypointMessage};
 
     use super::*;
     use crate::consume::FrameMessage;
 
     fn keypoints() -> KeypointMessage {
-        // A standing person: left side on the right of the image (facing the camera).
-        let landmarks = std::array::from_fn(|i| {
-            let side = pose_shared::skeleton::landmark_side(i);
-            let x = match side {
-                pose_shared::skeleton::Side::Left => 0.6,
-                pose_shared::skeleton::Side::Right => 0.4,
-                pose_shared::skeleton::Side::Centre => 0.5,
-            };
-            Landmark {
-                x,
-                y: 0.15 + 0.8 * i as f32 / 33.0,
-                z: 0.0,
-                visibility: 0.99,
-                presence: 0.99,
-            }
-        });
-        KeypointMessage {
-            camera_id: CameraId::new("cam-r").unwrap(),
-            run: 1,
-            seq: 7,
-            capture_ts_us: 1,
-            inference_us: 1,
-            width: 640,
-            height: 480,
-            frame_published: true,
-            poses: vec![Pose {
-                track_id: 1,
-                score: 0.9,
-                landmarks,
-                world_landmarks: None,
-            }],
-        }
+        pose_shared::fixtures::keypoint_message("cam-r", 7, 1)
     }
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {

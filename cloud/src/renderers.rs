@@ -89,7 +89,7 @@ impl Renderers {
             .replace(j)
             .is_some();
         if replaced {
-            feed.render_dropped.fetch_add(1, Ordering::Relaxed);
+            feed.render_dropped.inc();
         }
         slot.wake.notify_one();
     }
@@ -137,14 +137,7 @@ async fn worker(
                     state.hub.frame_shown();
                 }
                 Ok(Err(e)) => {
-                    let n = state.render_errors.fetch_add(1, Ordering::Relaxed) + 1;
-                    *state
-                        .render_error_reasons
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(e.reason())
-                        .or_default() += 1;
-                    if n.is_power_of_two() {
+                    if let Some(n) = state.telemetry.render_error(e.reason()) {
                         warn!(error = %e, errors_total = n, "frame not rendered");
                     }
                 }
@@ -216,14 +209,11 @@ mod tests {
         let feed = |c: &str| state.hub.get(c).unwrap();
         for c in 0..8 {
             let f = feed(&format!("small-{c}"));
-            assert_eq!(f.rendered.load(Ordering::Relaxed), 1, "small-{c} drawn");
-            assert_eq!(f.render_dropped.load(Ordering::Relaxed), 0);
+            assert_eq!(f.rendered.get(), 1, "small-{c} drawn");
+            assert_eq!(f.render_dropped.get(), 0);
         }
         let big = feed("big");
-        let (drawn, dropped) = (
-            big.rendered.load(Ordering::Relaxed),
-            big.render_dropped.load(Ordering::Relaxed),
-        );
+        let (drawn, dropped) = (big.rendered.get(), big.render_dropped.get());
         assert_eq!(
             drawn + dropped,
             30,

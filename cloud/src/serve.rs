@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::Router;
@@ -25,7 +25,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream::{self, Stream};
-use pose_shared::metrics::{Exposition, label_value, rss_bytes};
 use tokio::sync::{broadcast, watch};
 
 use crate::access::{self, Credentials};
@@ -33,7 +32,80 @@ use crate::consume::ConsumeStats;
 use crate::directory::Directory;
 use crate::hub::{Feed, Hub};
 use crate::join::JoinStats;
+use crate::metrics::Telemetry;
 use crate::render::Rendered;
+
+/// The HTTP server (`[http]`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address of the viewer and API. Loopback by default: expose it through TLS and
+    /// authentication in front (see the deployment).
+    pub addr: std::net::SocketAddr,
+    /// JPEG quality of the rendered frames, 1-100.
+    pub jpeg_quality: u8,
+    /// Viewer authentication (required when `addr` is not loopback).
+    pub auth: access::AuthConfig,
+    /// HTTPS: with a certificate and key the viewer is served over TLS only.
+    pub tls: crate::tls::TlsConfig,
+    /// The URL browsers and the other instances reach this one at, e.g.
+    /// `https://cloud-2.example.com:8443`. Set it on every instance when several share a
+    /// consumer group: each then redirects a camera's URLs to the instance that shows it.
+    pub public_url: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: ([127, 0, 0, 1], 8080).into(),
+            jpeg_quality: 80,
+            auth: access::AuthConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
+            public_url: None,
+        }
+    }
+}
+
+/// `[http]` from the command line.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
+pub struct HttpFlags {
+    /// HTTP listen address of the viewer and API [default: 127.0.0.1:8080]
+    #[arg(long = "http-addr", global = true)]
+    pub addr: Option<std::net::SocketAddr>,
+    /// URL this instance is reached at; with several instances in one group, camera URLs are
+    /// redirected to the instance that shows the camera (README "Scaling out")
+    #[arg(long = "public-url", global = true)]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub auth: AuthFlags,
+    #[command(flatten)]
+    pub tls: TlsFlags,
+}
+
+/// `[http.auth]` from the command line and the environment.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
+pub struct AuthFlags {
+    /// Viewer account name (HTTP Basic authentication)
+    #[arg(long = "viewer-user", global = true)]
+    pub username: Option<String>,
+    /// Viewer password: environment only, so it never shows in the process list
+    #[arg(skip = std::env::var("POSE_CLOUD_VIEWER_PASSWORD").ok())]
+    pub password: Option<String>,
+}
+
+/// `[http.tls]` from the command line.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
+pub struct TlsFlags {
+    /// PEM certificate chain for HTTPS (with --tls-key)
+    #[arg(long = "tls-cert", global = true)]
+    pub cert: Option<std::path::PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert)
+    #[arg(long = "tls-key", global = true)]
+    pub key: Option<std::path::PathBuf>,
+}
 
 /// The viewer page: plain HTML, CSS and JavaScript, embedded in the binary (no build step).
 const VIEWER_HTML: &str = include_str!("viewer.html");
@@ -44,14 +116,10 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub consume: Arc<ConsumeStats>,
     pub join: Arc<std::sync::Mutex<JoinStats>>,
-    /// Frames that could not be decoded or drawn.
-    pub render_errors: AtomicU64,
-    /// The same, by reason ([`crate::render::RenderError::reason`]).
-    pub render_error_reasons: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// The Prometheus registry, and the counters of no single stage.
+    pub telemetry: Telemetry,
     /// Set once the consumer runs.
     pub ready: AtomicBool,
-    /// Requests refused for missing or wrong credentials.
-    pub auth_failures: AtomicU64,
     pub shutdown: watch::Receiver<bool>,
     /// Identifies this run of the server (its start time, µs): the viewer reopens its streams
     /// when it changes.
@@ -65,18 +133,20 @@ pub struct AppState {
 impl AppState {
     /// Empty state; long-lived responses end when `shutdown` becomes true.
     pub fn new(shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        let hub = Arc::new(Hub::default());
+        let consume = Arc::new(ConsumeStats::default());
+        let join = Arc::default();
+        let events = Arc::new(crate::events::EventStore::default());
         Arc::new(Self {
-            hub: Arc::new(Hub::default()),
-            consume: Arc::new(ConsumeStats::default()),
-            join: Arc::default(),
-            render_errors: AtomicU64::new(0),
-            render_error_reasons: Default::default(),
+            telemetry: Telemetry::new(&hub, &consume, &join, &events),
+            hub,
+            consume,
+            join,
             ready: AtomicBool::new(false),
-            auth_failures: AtomicU64::new(0),
             shutdown,
             instance: pose_shared::time::now_us(),
             directory: std::sync::OnceLock::new(),
-            events: Arc::default(),
+            events,
         })
     }
 }
@@ -113,7 +183,7 @@ pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
                 async move {
                     let response = access::require(State(creds), request, next).await;
                     if response.status() == StatusCode::UNAUTHORIZED {
-                        counted.auth_failures.fetch_add(1, Ordering::Relaxed);
+                        counted.telemetry.auth_failures.inc();
                     }
                     response
                 }
@@ -206,14 +276,14 @@ struct ViewerGuard(Arc<Feed>);
 
 impl ViewerGuard {
     fn new(feed: Arc<Feed>) -> Self {
-        feed.viewers.fetch_add(1, Ordering::Relaxed);
+        feed.viewers.inc();
         Self(feed)
     }
 }
 
 impl Drop for ViewerGuard {
     fn drop(&mut self) {
-        self.0.viewers.fetch_sub(1, Ordering::Relaxed);
+        self.0.viewers.dec();
     }
 }
 
@@ -392,145 +462,6 @@ async fn keypoints_sse(
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let c = &s.consume;
-    let j = s.join.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let mut e = Exposition::default();
-    e.counter(
-        "pose_cloud_consumed_total",
-        "Messages consumed and decoded, by topic kind.",
-        &[
-            ("kind=\"keypoints\"", g(&c.keypoints)),
-            ("kind=\"frames\"", g(&c.frames)),
-        ],
-    );
-    e.counter(
-        "pose_cloud_decode_errors_total",
-        "Messages skipped as malformed, by topic kind.",
-        &[
-            ("kind=\"keypoints\"", g(&c.keypoint_errors)),
-            ("kind=\"frames\"", g(&c.frame_errors)),
-        ],
-    );
-    e.counter(
-        "pose_cloud_events_total",
-        "Values of the events topic, by outcome (events.rs).",
-        &[
-            ("outcome=\"kept\"", g(&s.events.received)),
-            ("outcome=\"rejected\"", g(&s.events.rejected)),
-        ],
-    );
-    let skipped: Vec<(String, u64)> = c
-        .skipped()
-        .into_iter()
-        .map(|((kind, reason), n)| (format!("kind=\"{kind}\",reason=\"{reason}\""), n))
-        .collect();
-    let skipped: Vec<(&str, u64)> = skipped.iter().map(|(l, n)| (l.as_str(), *n)).collect();
-    e.counter(
-        "pose_cloud_skipped_total",
-        "Messages skipped as malformed, by topic kind and reason.",
-        &skipped,
-    );
-    e.counter(
-        "pose_cloud_too_old_total",
-        "Messages skipped as older than join.max_age_ms (backlog), by topic kind.",
-        &[
-            ("kind=\"keypoints\"", g(&c.too_old_keypoints)),
-            ("kind=\"frames\"", g(&c.too_old_frames)),
-        ],
-    );
-    e.counter(
-        "pose_cloud_kafka_errors_total",
-        "Kafka consumer errors.",
-        &[("", g(&c.kafka_errors))],
-    );
-    e.counter(
-        "pose_cloud_join_total",
-        "Join outcomes.",
-        &[
-            ("outcome=\"joined\"", j.joined),
-            ("outcome=\"stale\"", j.stale),
-            ("outcome=\"bare\"", j.bare),
-            ("outcome=\"keypoints_only\"", j.keypoints_only),
-            ("outcome=\"late\"", j.late),
-            ("outcome=\"out_of_order\"", j.out_of_order),
-            ("outcome=\"overflow\"", j.overflow),
-            ("outcome=\"old_run\"", j.old_run),
-        ],
-    );
-    e.counter(
-        "pose_cloud_edge_restarts_total",
-        "Edge restarts seen by the join (a new run id; for version-1 edges a seq that went back with a later capture time).",
-        &[("", j.new_run)],
-    );
-    let reasons: Vec<(String, u64)> = s
-        .render_error_reasons
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|(r, n)| (format!("reason=\"{r}\""), *n))
-        .collect();
-    let reasons: Vec<(&str, u64)> = reasons.iter().map(|(l, n)| (l.as_str(), *n)).collect();
-    e.counter(
-        "pose_cloud_render_errors_total",
-        "Frames that could not be decoded or drawn, by reason.",
-        &reasons,
-    );
-    e.counter(
-        "pose_cloud_http_unauthorized_total",
-        "Requests refused for missing or wrong credentials.",
-        &[("", g(&s.auth_failures))],
-    );
-    let feeds = s.hub.feeds();
-    let labels: Vec<String> = feeds
-        .iter()
-        .map(|(id, _)| format!("camera=\"{}\"", label_value(id.as_str())))
-        .collect();
-    let viewers: Vec<(&str, f64)> = labels
-        .iter()
-        .zip(&feeds)
-        .map(|(l, (_, f))| (l.as_str(), f.viewers.load(Ordering::Relaxed) as f64))
-        .collect();
-    e.gauge(
-        "pose_cloud_viewers",
-        "Connected viewers (MJPEG, WebSocket and SSE), by camera.",
-        &viewers,
-    );
-    let per_camera = |get: fn(&Feed) -> u64| -> Vec<(&str, u64)> {
-        labels
-            .iter()
-            .zip(&feeds)
-            .map(|(l, (_, f))| (l.as_str(), get(f)))
-            .collect()
-    };
-    e.counter(
-        "pose_cloud_rendered_total",
-        "Frames drawn and published to the viewers, by camera.",
-        &per_camera(|f| f.rendered.load(Ordering::Relaxed)),
-    );
-    e.counter(
-        "pose_cloud_render_dropped_total",
-        "Joined frames replaced by a newer one of the same camera before they were drawn \
-         (latest wins), by camera.",
-        &per_camera(|f| f.render_dropped.load(Ordering::Relaxed)),
-    );
-    let hist: Vec<(&str, &pose_shared::metrics::Histogram)> = labels
-        .iter()
-        .zip(&feeds)
-        .map(|(l, (_, f))| (l.as_str(), &f.latency))
-        .collect();
-    e.histogram(
-        "pose_cloud_latency_seconds",
-        "Edge capture to rendered frame, by camera.",
-        &hist,
-    );
-    e.gauge(
-        "pose_cloud_resident_memory_bytes",
-        "Resident set size.",
-        &[("", rss_bytes() as f64)],
-    );
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        e.finish(),
-    )
+    let (content_type, text) = s.telemetry.render();
+    ([(header::CONTENT_TYPE, content_type)], text)
 }

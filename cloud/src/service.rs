@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use pose_shared::metrics::note;
 use pose_shared::time::now_us;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -104,8 +105,7 @@ pub async fn run(
                             Incoming::Keypoints(_) => &c.too_old_keypoints,
                             Incoming::Frame(_) => &c.too_old_frames,
                         };
-                        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-                        if n.is_power_of_two() {
+                        if let Some(n) = note(counter) {
                             warn!(age_ms = age_us / 1000, skipped_total = n,
                                 "skipping messages older than join.max_age_ms (backlog after a \
                                  restart or an outage, or the edge's clock is behind)");

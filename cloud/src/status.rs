@@ -56,3 +56,27 @@ impl Tally {
         std::mem::take(&mut self.cameras)
     }
 }
+
+/// The service's status line (consumer, join and render counters) and one line per camera.
+pub fn log_cameras(state: &crate::serve::AppState) {
+    let c = &state.consume;
+    let j = state.join.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    tracing::info!(
+        keypoints = c.keypoints.get(),
+        frames = c.frames.get(),
+        keypoint_errors = c.keypoint_errors.get(),
+        frame_errors = c.frame_errors.get(),
+        kafka_errors = c.kafka_errors.get(),
+        joined = j.joined,
+        stale = j.stale,
+        late = j.late,
+        edge_restarts = j.new_run,
+        old_run = j.old_run,
+        render_errors = state.telemetry.render_errors.get(),
+        "status"
+    );
+    for cam in state.hub.cameras(std::time::Instant::now()) {
+        tracing::info!(camera = %cam.id, state = cam.state, last_seen_s = cam.last_seen_s,
+            fps = cam.fps, latency_ms = cam.latency_ms, viewers = cam.viewers, "camera");
+    }
+}

@@ -4,7 +4,7 @@
 //! the others; failed handshakes are counted and logged, never fatal.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,6 +17,27 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, warn};
+
+/// PEM files for HTTPS (`[http.tls]`): with both set the viewer is served over TLS only.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// The server configuration when a certificate and key are given; None for plain HTTP.
+    pub fn server_config(&self) -> Result<Option<Arc<ServerConfig>>, TlsError> {
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => server_config(cert, key).map(Some),
+            (None, None) => Ok(None),
+            _ => Err(TlsError::Incomplete),
+        }
+    }
+}
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +56,8 @@ pub enum TlsError {
         path: String,
         source: tokio_rustls::rustls::pki_types::pem::Error,
     },
+    #[error("http.tls needs both cert and key")]
+    Incomplete,
     #[error("certificate and key do not make a TLS configuration: {0}")]
     Config(#[from] tokio_rustls::rustls::Error),
 }

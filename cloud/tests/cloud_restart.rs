@@ -13,7 +13,6 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use pose_shared::time::now_us;
@@ -122,7 +121,7 @@ async fn viewer_recovers_after_a_cloud_restart_and_the_backlog_is_skipped() {
     let _ = child.kill();
     let _ = child.wait();
     let metrics = common::metrics(port);
-    edge.stop.store(true, Ordering::Relaxed);
+    edge.stop.set();
     edge_thread.join().unwrap();
     if let Some(errors) = errors {
         assert_eq!(errors, serde_json::json!([]), "page errors");

@@ -15,7 +15,7 @@ use pose_cloud::consume::{self, ConsumeConfig, ConsumeStats, Incoming};
 use pose_edge::config::EdgeConfig;
 use pose_edge::pose::{ModelPaths, PoseEstimator};
 use pose_edge::publish::Publisher;
-use pose_edge::run;
+use pose_edge::state::{RunSummary, Shared};
 use pose_shared::CameraId;
 use pose_shared::kafka::KafkaSettings;
 use pose_shared::topics::Topics;
@@ -33,22 +33,22 @@ fn estimator() -> PoseEstimator {
 }
 
 /// Runs the edge on the first 45 frames of the carphone video, at its own frame rate.
-fn run_edge(kafka: &KafkaSettings, topics: &Topics, privacy: bool) -> run::RunSummary {
+fn run_edge(kafka: &KafkaSettings, topics: &Topics, privacy: bool) -> RunSummary {
     let mut cfg = EdgeConfig {
         kafka: kafka.clone(),
         topics: topics.clone(),
         privacy,
         ..Default::default()
     };
-    cfg.source.kind = "video".into();
+    cfg.source.kind = pose_edge::source::SourceKind::Video;
     cfg.source.path = Some(common::sample_video());
     cfg.source.max_frames = FRAMES;
     cfg.frames.width = 160;
     let camera = CameraId::new("carphone").unwrap();
-    let source = run::open_source(&cfg).unwrap();
+    let source = pose_edge::source::open(&cfg.source).unwrap();
     let publisher = Publisher::new(kafka, topics.clone(), "test-edge").unwrap();
-    let shared = run::Shared::new(privacy);
-    run::run(
+    let shared = Shared::new(privacy);
+    pose_edge::pipeline::run(
         &cfg,
         &camera,
         source,
@@ -62,7 +62,7 @@ fn run_edge(kafka: &KafkaSettings, topics: &Topics, privacy: bool) -> run::RunSu
 async fn read_all(kafka: &KafkaSettings, topics: &Topics, want: usize) -> Vec<Incoming> {
     let cfg = ConsumeConfig {
         group_id: format!("{}-g", topics.keypoints),
-        offset_reset: "earliest".into(),
+        offset_reset: pose_cloud::consume::OffsetReset::Earliest,
     };
     let consumer = consume::subscribe(kafka, topics, &cfg, "test-cloud").unwrap();
     let (tx, mut rx) = mpsc::channel(64);

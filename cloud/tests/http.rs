@@ -1,13 +1,15 @@
 //! The HTTP routes on a real socket: camera list, snapshot, MJPEG stream, the viewer's frame
 //! WebSocket, SSE, metrics, health, readiness, the viewer page, and streams that end on shutdown.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pose_cloud::render::Rendered;
-use pose_cloud::serve::{AppState, router};
+use pose_cloud::serve::AppState;
 use pose_shared::CameraId;
 
 struct Server {
@@ -22,16 +24,7 @@ async fn start() -> Server {
     let state = AppState::new(rx.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router(state.clone());
-    let mut stop_rx = rx;
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })
-            .await
-            .unwrap();
-    });
+    let task = common::serve(listener, state.clone(), rx);
     Server {
         addr,
         state,
@@ -172,10 +165,10 @@ async fn mjpeg_streams_new_frames_counts_viewers_and_ends_on_shutdown() {
     });
     // Wait for the viewer to connect, then publish more frames.
     let t0 = Instant::now();
-    while feed.viewers.load(Ordering::Relaxed) == 0 && t0.elapsed() < Duration::from_secs(5) {
+    while feed.viewers.get() == 0 && t0.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(feed.viewers.load(Ordering::Relaxed), 1);
+    assert_eq!(feed.viewers.get(), 1);
     for seq in 2..=4 {
         tokio::time::sleep(Duration::from_millis(50)).await;
         feed.frames.send_replace(Some(rendered(seq)));
@@ -200,7 +193,7 @@ async fn mjpeg_streams_new_frames_counts_viewers_and_ends_on_shutdown() {
     );
     srv.task.await.unwrap();
     assert_eq!(
-        feed.viewers.load(Ordering::Relaxed),
+        feed.viewers.get(),
         0,
         "the viewer is uncounted when it leaves"
     );
@@ -284,8 +277,8 @@ async fn one_websocket_carries_only_the_cameras_asked_for_and_ends_on_shutdown()
     let (id, seq, jpeg) = next_frame(&mut ws, second).await.expect("a frame");
     assert_eq!((id.as_str(), seq), ("cam-a", 1));
     assert_eq!(jpeg, rendered(1).jpeg);
-    assert_eq!(a.viewers.load(Ordering::Relaxed), 1);
-    assert_eq!(b.viewers.load(Ordering::Relaxed), 0);
+    assert_eq!(a.viewers.get(), 1);
+    assert_eq!(b.viewers.get(), 0);
 
     // New frames of both: only cam-a's comes.
     b.frames.send_replace(Some(rendered(2)));
@@ -312,10 +305,7 @@ async fn one_websocket_carries_only_the_cameras_asked_for_and_ends_on_shutdown()
             .is_none(),
         "a paused page gets no frames"
     );
-    assert_eq!(
-        a.viewers.load(Ordering::Relaxed) + b.viewers.load(Ordering::Relaxed),
-        0
-    );
+    assert_eq!(a.viewers.get() + b.viewers.get(), 0);
 
     // Unknown cameras are ignored; shutdown ends the socket (graceful shutdown does not wait).
     ws.send(ask("\"nope\", \"cam-a\"")).await.unwrap();

@@ -5,45 +5,32 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pose_cloud::consume::{ConsumeStats, Incoming};
 use pose_edge::publish::Publisher;
 use pose_shared::frame::FrameMeta;
-use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
+use pose_shared::{CameraId, KeypointMessage};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 
 const N: u64 = 150;
-/// The run id of the publishing "edge".
-const RUN: u64 = 0x0A11_0000_0150;
+/// The run id of the publishing "edge" (the fixture's).
+const RUN: u64 = pose_shared::fixtures::RUN;
 
+/// The shared fixture, with landmarks that differ per seq (so a mixed-up message shows).
 fn keypoints(camera: &CameraId, seq: u64) -> KeypointMessage {
-    let f = seq as f32 / N as f32;
-    let landmarks = std::array::from_fn(|i| Landmark {
-        x: f + i as f32 * 0.01,
-        y: 1.0 - f,
-        z: -0.1,
-        visibility: 0.9,
-        presence: 0.8,
-    });
-    KeypointMessage {
-        camera_id: camera.clone(),
-        run: RUN,
+    let mut m = pose_shared::fixtures::keypoint_message(
+        camera.as_str(),
         seq,
-        capture_ts_us: 1_764_000_000_000_000 + seq * 33_333,
-        inference_us: 25_000,
-        width: 640,
-        height: 480,
-        frame_published: true,
-        poses: vec![Pose {
-            track_id: 1,
-            score: 0.9,
-            landmarks,
-            world_landmarks: None,
-        }],
+        1_764_000_000_000_000 + seq * 33_333,
+    );
+    let f = seq as f32 / N as f32;
+    for (i, l) in m.poses[0].landmarks.iter_mut().enumerate() {
+        l.x = f + i as f32 * 0.01;
+        l.y = 1.0 - f;
     }
+    m
 }
 
 fn jpeg(seq: u64) -> Vec<u8> {
@@ -117,12 +104,9 @@ async fn everything_published_arrives_in_order_per_camera() {
     );
     let s = publisher.stats();
     for c in [&s.keypoints, &s.frames] {
-        assert_eq!(c.enqueued.load(Ordering::Relaxed), 2 * N);
-        assert_eq!(c.delivered.load(Ordering::Relaxed), 2 * N);
-        assert_eq!(
-            c.failed.load(Ordering::Relaxed) + c.dropped_queue_full.load(Ordering::Relaxed),
-            0
-        );
+        assert_eq!(c.enqueued.get(), 2 * N);
+        assert_eq!(c.delivered.get(), 2 * N);
+        assert_eq!(c.failed.get() + c.dropped_queue_full.get(), 0);
     }
 
     let (got, stats) = collect(&kafka, &topics, 4 * N as usize).await;
@@ -131,12 +115,9 @@ async fn everything_published_arrives_in_order_per_camera() {
         4 * N as usize,
         "nothing lost, nothing duplicated"
     );
-    assert_eq!(stats.keypoints.load(Ordering::Relaxed), 2 * N);
-    assert_eq!(stats.frames.load(Ordering::Relaxed), 2 * N);
-    assert_eq!(
-        stats.keypoint_errors.load(Ordering::Relaxed) + stats.frame_errors.load(Ordering::Relaxed),
-        0
-    );
+    assert_eq!(stats.keypoints.get(), 2 * N);
+    assert_eq!(stats.frames.get(), 2 * N);
+    assert_eq!(stats.keypoint_errors.get() + stats.frame_errors.get(), 0);
 
     // Per camera and kind, sequence numbers arrive as 0, 1, 2, ... N-1.
     let mut seqs: BTreeMap<(String, &str), Vec<u64>> = BTreeMap::new();
@@ -299,6 +280,6 @@ async fn bad_messages_are_counted_and_skipped() {
         vec![0, 1],
         "good frames around the bad ones still arrive"
     );
-    assert_eq!(stats.keypoint_errors.load(Ordering::Relaxed), 5);
-    assert_eq!(stats.frame_errors.load(Ordering::Relaxed), 5);
+    assert_eq!(stats.keypoint_errors.get(), 5);
+    assert_eq!(stats.frame_errors.get(), 5);
 }

@@ -11,12 +11,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pose_cloud::consume::{self, ConsumeConfig};
 use pose_cloud::join::JoinConfig;
-use pose_cloud::serve::{AppState, router};
+use pose_cloud::serve::AppState;
 use pose_shared::draw::DEFAULT_PALETTE;
 use serde_json::Value;
 
@@ -50,7 +49,7 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
     let state = AppState::new(stop_rx.clone());
     let cfg = ConsumeConfig {
         group_id: format!("{}-g", topics.keypoints),
-        offset_reset: "earliest".into(),
+        offset_reset: pose_cloud::consume::OffsetReset::Earliest,
     };
     let consumer = consume::subscribe(&kafka, &topics, &cfg, "browser-cloud").unwrap();
     let pipeline = pose_cloud::service::spawn(
@@ -62,16 +61,7 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router(state.clone());
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            })
-            .await
-            .unwrap();
-    });
+    let server = common::serve(listener, state.clone(), stop_rx.clone());
 
     let edges = [
         common::edge(&kafka, &topics, "cam-person", false, true),
@@ -110,7 +100,7 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
     .unwrap();
 
     for (shared, _) in &edges {
-        shared.stop.store(true, Ordering::Relaxed);
+        shared.stop.set();
     }
     let _ = stop_tx.send(true);
     for (_, h) in edges {

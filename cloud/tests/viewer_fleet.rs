@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use pose_cloud::consume::{self, ConsumeConfig};
 use pose_cloud::join::JoinConfig;
-use pose_cloud::serve::{AppState, router};
+use pose_cloud::serve::AppState;
 use pose_cloud::tls::{TlsListener, server_config};
 use pose_shared::frame::FrameMeta;
 use pose_shared::time::now_us;
@@ -210,7 +210,7 @@ async fn sixteen_cameras_live_in_one_tab_over_http_and_https() {
     let state = AppState::new(stop_rx.clone());
     let cfg = ConsumeConfig {
         group_id: format!("{}-g", topics.keypoints),
-        offset_reset: "earliest".into(),
+        offset_reset: pose_cloud::consume::OffsetReset::Earliest,
     };
     let consumer = consume::subscribe(&kafka, &topics, &cfg, "fleet-cloud").unwrap();
     let pipeline = pose_cloud::service::spawn(
@@ -226,27 +226,10 @@ async fn sixteen_cameras_live_in_one_tab_over_http_and_https() {
     let tls = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (plain_addr, tls_addr) = (plain.local_addr().unwrap(), tls.local_addr().unwrap());
     let tls = TlsListener::new(tls, server_config(&cert, &key).unwrap()).unwrap();
-    let mut servers = Vec::new();
-    {
-        let (app, mut stop) = (router(state.clone()), stop_rx.clone());
-        servers.push(tokio::spawn(async move {
-            axum::serve(plain, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-                .unwrap();
-        }));
-        let (app, mut stop) = (router(state.clone()), stop_rx.clone());
-        servers.push(tokio::spawn(async move {
-            axum::serve(tls, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-                .unwrap();
-        }));
-    }
+    let servers = [
+        common::serve(plain, state.clone(), stop_rx.clone()),
+        common::serve(tls, state.clone(), stop_rx.clone()),
+    ];
 
     let stop_edges = Arc::new(AtomicBool::new(false));
     let edges = publish(&kafka, &topics, stop_edges.clone());

@@ -5,14 +5,14 @@
 //! of the button toggles privacy mode.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::publish::PublishStats;
-use crate::run::Shared;
+use crate::state::Shared;
 
 /// GPIO settings (BCM pin numbers).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -21,6 +21,18 @@ pub struct GpioConfig {
     /// Status LED pin (driven high = on).
     pub led_pin: Option<u8>,
     /// Privacy button pin, wired to ground (internal pull-up; pressed reads low).
+    pub button_pin: Option<u8>,
+}
+
+/// `[gpio]` from the command line.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct GpioFlags {
+    /// GPIO pin (BCM) of the status LED (build with --features gpio)
+    #[arg(long = "gpio-led-pin", global = true)]
+    pub led_pin: Option<u8>,
+    /// GPIO pin (BCM) of the privacy button, wired to ground (build with --features gpio)
+    #[arg(long = "gpio-button-pin", global = true)]
     pub button_pin: Option<u8>,
 }
 
@@ -89,9 +101,8 @@ impl Controller {
 
     /// One tick at `now`: updates the LED and toggles privacy on a debounced press.
     pub fn tick(&mut self, now: Instant, shared: &Shared, publish: &PublishStats) {
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let k = &publish.keypoints;
-        let delivered = g(&k.delivered);
+        let delivered = k.delivered.get();
         if delivered > self.last_delivered {
             self.last_delivered = delivered;
             self.last_delivery_at = Some(now);
@@ -102,8 +113,8 @@ impl Controller {
         // Before the first delivery, waiting counts only after the same grace as later gaps.
         let grace_over = self.last_delivery_at.is_some()
             || now.saturating_duration_since(self.started) >= UNREACHABLE_AFTER;
-        let waiting = g(&k.enqueued) > delivered + g(&k.failed) && grace_over;
-        let mode = if shared.stop.load(Ordering::Relaxed) {
+        let waiting = k.enqueued.get() > delivered + k.failed.get() && grace_over;
+        let mode = if shared.stop.is_set() {
             LedMode::Off
         } else {
             led_mode(since, waiting)
@@ -136,7 +147,7 @@ impl Controller {
 
     /// Runs ticks until `shared.stop`, then turns the LED off.
     pub fn run(mut self, shared: &Shared, publish: &PublishStats, tick: Duration) {
-        while !shared.stop.load(Ordering::Relaxed) {
+        while !shared.stop.is_set() {
             self.tick(Instant::now(), shared, publish);
             std::thread::sleep(tick);
         }
@@ -289,21 +300,16 @@ mod tests {
             |c: &mut Controller, ms: u64| c.tick(t0 + Duration::from_millis(ms), &shared, &publish);
 
         // Deliveries: blink (alternating on/off).
-        for (i, ms) in (0..4).map(|i| (i, i * 250)) {
-            publish
-                .keypoints
-                .enqueued
-                .store(10 * (i + 1), Ordering::Relaxed);
-            publish
-                .keypoints
-                .delivered
-                .store(10 * (i + 1), Ordering::Relaxed);
+        for ms in (0..4).map(|i| i * 250) {
+            // 10 more enqueued and delivered per tick (40 after the loop).
+            publish.keypoints.enqueued.inc_by(10);
+            publish.keypoints.delivered.inc_by(10);
             tick(&mut c, ms);
         }
         let log = led_log.lock().unwrap().clone();
         assert_eq!(log, vec![true, false, true, false]);
         // Queue grows, nothing delivered for more than 5 s: solid.
-        publish.keypoints.enqueued.store(500, Ordering::Relaxed);
+        publish.keypoints.enqueued.inc_by(460);
         tick(&mut c, 7_000);
         tick(&mut c, 7_250);
         assert_eq!(&led_log.lock().unwrap()[4..], &[true, true]);
@@ -334,7 +340,7 @@ mod tests {
         );
 
         // Stopped: off.
-        shared.stop.store(true, Ordering::Relaxed);
+        shared.stop.set();
         tick(&mut c, 10_000);
         assert_eq!(led_log.lock().unwrap().last(), Some(&false));
     }

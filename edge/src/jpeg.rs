@@ -4,7 +4,46 @@ use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use image::{ExtendedColorType, ImageBuffer, Rgb};
 
+use serde::{Deserialize, Serialize};
+
 use crate::source::Frame;
+
+/// The JPEGs published to the frames topic (`[frames]`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FramesConfig {
+    /// Width of the published JPEG in px (aspect kept, never upscaled).
+    pub width: u32,
+    /// JPEG quality, 1-100.
+    pub quality: u8,
+    /// Most JPEGs published per second (0: every captured frame).
+    pub max_fps: f64,
+}
+
+impl Default for FramesConfig {
+    fn default() -> Self {
+        Self {
+            width: 320,
+            quality: 75,
+            max_fps: 0.0,
+        }
+    }
+}
+
+/// `[frames]` from the command line.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct FramesFlags {
+    /// Width of published JPEGs in px [default: 320]
+    #[arg(id = "frame_width", long = "frame-width", global = true)]
+    pub width: Option<u32>,
+    /// Most JPEGs published per second; 0 publishes every frame [default: 0]
+    #[arg(id = "jpeg_max_fps", long = "jpeg-max-fps", global = true)]
+    pub max_fps: Option<f64>,
+    /// JPEG quality 1-100 [default: 75]
+    #[arg(id = "jpeg_quality", long = "jpeg-quality", global = true, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: Option<u8>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum JpegError {

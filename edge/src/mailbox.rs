@@ -60,6 +60,17 @@ impl<T> Mailbox<T> {
         slot.value.take()
     }
 
+    /// Takes the value, waiting as long as it takes for one. `None` once the mailbox is closed
+    /// and empty.
+    pub fn recv(&self) -> Option<T> {
+        let slot = self.lock();
+        let mut slot = self
+            .ready
+            .wait_while(slot, |s| s.value.is_none() && !s.closed)
+            .unwrap_or_else(|p| p.into_inner());
+        slot.value.take()
+    }
+
     /// No more values: wakes the receiver; what is in the slot can still be taken.
     pub fn close(&self) {
         self.lock().closed = true;

@@ -1,29 +1,25 @@
 //! `pose-edge`: the edge service's command line (a thin layer over the `pose_edge` library).
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use pose_edge::config::{EdgeConfig, Overrides};
+use pose_edge::config::{EdgeConfig, EdgeFlags};
 use pose_edge::infer::{self, InferOptions};
 use pose_edge::pose::PoseEstimator;
 use pose_edge::publish::Publisher;
-use pose_edge::run::{self, Shared};
-use tracing::info;
+use pose_shared::settings::Settings;
 
 /// posestream edge: capture frames, estimate poses, publish keypoints and JPEGs to Kafka.
 ///
 /// Settings come from built-in defaults, then the TOML file given by --config, then environment
-/// variables (POSE_EDGE_*), then flags.
+/// variables (POSE_EDGE__SECTION__KEY for any setting of the file, POSE_EDGE_<FLAG> as listed
+/// below), then flags.
 #[derive(Parser)]
 #[command(name = "pose-edge", version)]
 struct Cli {
     #[command(flatten)]
-    overrides: Overrides,
+    flags: EdgeFlags,
     /// Load and validate the configuration, load the models and create the Kafka clients (which
     /// reads TLS files), without opening the camera or reaching the broker; print the
     /// configuration with secrets masked and exit 0 if it is usable (deployment checks).
@@ -63,26 +59,12 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
-    match real_main() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pose-edge: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    pose_shared::settings::main_with("pose-edge", real_main)
 }
 
 fn real_main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let cfg = EdgeConfig::load(&cli.overrides)?;
+    let cli: Cli = pose_shared::settings::parse_cli(EdgeConfig::ENV_PREFIX);
+    let cfg = EdgeConfig::load_with(&cli.flags)?;
     if cli.check_config {
         return check_config(&cfg);
     }
@@ -117,13 +99,13 @@ fn real_main() -> anyhow::Result<()> {
             anyhow::ensure!(failed == 0, "{failed} of {} images failed", images.len());
             Ok(())
         }
-        Command::Run => run_service(&cfg),
+        Command::Run => pose_edge::service::run(&cfg).map(drop),
     }
 }
 
 /// `--check-config`: what `run` reads before it opens the camera and reaches the broker.
 fn check_config(cfg: &EdgeConfig) -> anyhow::Result<()> {
-    let camera_id = cfg.camera_id()?;
+    let camera_id = cfg.camera_id();
     if cfg.pose.enabled {
         PoseEstimator::new(&cfg.pose.model_paths(), cfg.pose.threads)
             .context("cannot start pose estimation")?;
@@ -141,9 +123,9 @@ fn check_config(cfg: &EdgeConfig) -> anyhow::Result<()> {
 }
 
 fn check(cfg: &EdgeConfig) -> anyhow::Result<()> {
-    println!("camera id     {}", cfg.camera_id()?);
+    println!("camera id     {}", cfg.camera_id());
     println!("kafka         {}", cfg.kafka.redacted());
-    let source = run::open_source(cfg)?;
+    let source = pose_edge::source::open(&cfg.source)?;
     println!("source        ok: {}", source.describe());
     if cfg.pose.enabled {
         let paths = cfg.pose.model_paths();
@@ -227,81 +209,4 @@ fn sources(cfg: &EdgeConfig) {
     println!(
         "libcamera   not in this build (build with --features libcamera; needs libcamera >= 0.4)"
     );
-}
-
-fn run_service(cfg: &EdgeConfig) -> anyhow::Result<()> {
-    let camera_id = cfg.camera_id()?;
-    let source = run::open_source(cfg)?;
-    let publisher = Publisher::with_config(
-        &cfg.kafka,
-        cfg.topics.clone(),
-        &format!("pose-edge-{camera_id}"),
-        &cfg.publish,
-    )
-    .context("cannot create the Kafka producers")?;
-    let estimator = if cfg.pose.enabled {
-        Some(
-            PoseEstimator::new(&cfg.pose.model_paths(), cfg.pose.threads)
-                .context("cannot start pose estimation")?,
-        )
-    } else {
-        None
-    };
-    let shared = Shared::new(cfg.privacy);
-    spawn_signal_watcher(shared.clone())?;
-    let metrics = match cfg.metrics_addr()? {
-        Some(addr) => {
-            let handle = pose_edge::metrics::spawn(
-                addr,
-                camera_id.clone(),
-                shared.clone(),
-                publisher.stats().clone(),
-            )
-            .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            info!(%addr, "metrics at http://{addr}/metrics");
-            Some(handle)
-        }
-        None => None,
-    };
-    let gpio = pose_edge::gpio::spawn(&cfg.gpio, shared.clone(), publisher.stats().clone())?;
-    run::run(cfg, &camera_id, source, estimator, &publisher, &shared);
-    shared.stop.store(true, Ordering::Relaxed);
-    if let Some(h) = gpio {
-        let _ = h.join();
-    }
-    if let Some(h) = metrics {
-        let _ = h.join();
-    }
-    Ok(())
-}
-
-/// Sets `shared.stop` on SIGINT or SIGTERM (a second signal exits at once).
-fn spawn_signal_watcher(shared: Arc<Shared>) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the signal runtime")?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                let Ok(mut term) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                else {
-                    return;
-                };
-                for _ in 0..2 {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                    if shared.stop.swap(true, Ordering::Relaxed) {
-                        std::process::exit(130);
-                    }
-                    info!("stopping: flushing queued messages (signal again to exit now)");
-                }
-            })
-        })
-        .context("cannot start the signal thread")?;
-    Ok(())
 }

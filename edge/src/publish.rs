@@ -6,13 +6,16 @@
 //! counted by a producer context. Nothing here panics on a broker error.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use pose_shared::frame::FrameMeta;
 use pose_shared::kafka::KafkaSettings;
+use pose_shared::metrics::note;
 use pose_shared::topics::Topics;
 use pose_shared::{EncodeError, KeypointMessage};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -45,6 +48,15 @@ pub struct PublishConfig {
     pub keypoint_max_wait_s: u64,
 }
 
+/// `[publish]` from the command line.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct PublishFlags {
+    /// Keypoint messages kept while the broker is away; more are dropped and counted [default: 20000]
+    #[arg(long = "keypoint-buffer", global = true)]
+    pub keypoint_buffer: Option<u32>,
+}
+
 impl Default for PublishConfig {
     fn default() -> Self {
         Self {
@@ -69,31 +81,77 @@ const FRAME_PRODUCER: &[(&str, &str)] = &[
 ];
 
 /// Counters of one message kind. `enqueued = delivered + failed + (still queued)`.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone)]
 pub struct KindCounters {
     /// Handed to librdkafka's queue.
-    pub enqueued: AtomicU64,
+    pub enqueued: Counter,
     /// Acknowledged by the broker.
-    pub delivered: AtomicU64,
+    pub delivered: Counter,
     /// Given up by librdkafka (timeout, fatal broker error).
-    pub failed: AtomicU64,
+    pub failed: Counter,
     /// Dropped before queueing: the local queue was full.
-    pub dropped_queue_full: AtomicU64,
+    pub dropped_queue_full: Counter,
     /// Dropped before queueing: the message could not be encoded.
-    pub encode_errors: AtomicU64,
+    pub encode_errors: Counter,
 }
 
+/// Labels of `pose_edge_messages_total`.
+type MessageLabels = [(&'static str, &'static str); 2];
+
 impl KindCounters {
-    pub fn get(c: &AtomicU64) -> u64 {
-        c.load(Ordering::Relaxed)
+    fn of(family: &Family<MessageLabels, Counter>, kind: &'static str) -> Self {
+        let c = |outcome| {
+            family
+                .get_or_create(&[("kind", kind), ("outcome", outcome)])
+                .clone()
+        };
+        Self {
+            enqueued: c("enqueued"),
+            delivered: c("delivered"),
+            failed: c("failed"),
+            dropped_queue_full: c("dropped_queue_full"),
+            encode_errors: c("encode_error"),
+        }
     }
 }
 
-/// Counters of both kinds, shared with the status log and the metrics endpoint.
-#[derive(Debug, Default)]
+/// Counters of both kinds, shared with the status log, the GPIO LED and the metrics endpoint.
+#[derive(Debug)]
 pub struct PublishStats {
+    family: Family<MessageLabels, Counter>,
     pub keypoints: KindCounters,
     pub frames: KindCounters,
+}
+
+impl Default for PublishStats {
+    fn default() -> Self {
+        let family = Family::default();
+        Self {
+            keypoints: KindCounters::of(&family, "keypoints"),
+            frames: KindCounters::of(&family, "frames"),
+            family,
+        }
+    }
+}
+
+impl PublishStats {
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "pose_edge_messages",
+            "Kafka messages by kind and outcome.",
+            self.family.clone(),
+        );
+    }
+}
+
+/// Where the pipeline sends its messages: the Kafka [`Publisher`], or a recorder in tests of the
+/// pipeline's logic. Both calls only queue and never block.
+pub trait Sink: Sync {
+    fn publish_keypoints(&self, msg: &KeypointMessage) -> Result<(), PublishError>;
+    fn publish_frame(&self, meta: &FrameMeta, jpeg: &[u8]) -> Result<(), PublishError>;
+    /// Waits up to `timeout` for queued messages; returns how many of each kind are left.
+    fn flush(&self, timeout: Duration) -> (i32, i32);
+    fn stats(&self) -> &PublishStats;
 }
 
 /// Why one message was not queued. Already counted when returned.
@@ -145,11 +203,10 @@ impl ProducerContext for DeliveryCounter {
         let c = self.counters();
         match result {
             Ok(_) => {
-                c.delivered.fetch_add(1, Ordering::Relaxed);
+                c.delivered.inc();
             }
             Err((err, _)) => {
-                let n = c.failed.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
+                if let Some(n) = note(&c.failed) {
                     if matches!(
                         err,
                         KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTimestamp)
@@ -239,7 +296,7 @@ impl Publisher {
     pub fn publish_keypoints(&self, msg: &KeypointMessage) -> Result<(), PublishError> {
         let c = &self.stats.keypoints;
         let bytes = msg.encode().inspect_err(|_| {
-            c.encode_errors.fetch_add(1, Ordering::Relaxed);
+            c.encode_errors.inc();
         })?;
         let record = BaseRecord::to(&self.topics.keypoints)
             .key(msg.camera_id.as_str())
@@ -281,6 +338,21 @@ impl Publisher {
     }
 }
 
+impl Sink for Publisher {
+    fn publish_keypoints(&self, msg: &KeypointMessage) -> Result<(), PublishError> {
+        Publisher::publish_keypoints(self, msg)
+    }
+    fn publish_frame(&self, meta: &FrameMeta, jpeg: &[u8]) -> Result<(), PublishError> {
+        Publisher::publish_frame(self, meta, jpeg)
+    }
+    fn flush(&self, timeout: Duration) -> (i32, i32) {
+        Publisher::flush(self, timeout)
+    }
+    fn stats(&self) -> &PublishStats {
+        Publisher::stats(self)
+    }
+}
+
 fn ms(us: u64) -> i64 {
     i64::try_from(us / 1000).unwrap_or(i64::MAX)
 }
@@ -292,12 +364,11 @@ fn enqueue(
 ) -> Result<(), PublishError> {
     match producer.send(record) {
         Ok(()) => {
-            c.enqueued.fetch_add(1, Ordering::Relaxed);
+            c.enqueued.inc();
             Ok(())
         }
         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-            let n = c.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
+            if let Some(n) = note(&c.dropped_queue_full) {
                 warn!(
                     topic = record_topic(producer),
                     dropped_total = n,
@@ -307,7 +378,7 @@ fn enqueue(
             Err(PublishError::QueueFull)
         }
         Err((e, _)) => {
-            c.failed.fetch_add(1, Ordering::Relaxed);
+            c.failed.inc();
             Err(e.into())
         }
     }

@@ -50,18 +50,7 @@ fn rpicam(
 }
 
 fn carphone() -> PathBuf {
-    let cache = std::env::var_os("POSESTREAM_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/posestream")
-        });
-    let file = cache.join("samples/carphone.mp4");
-    assert!(
-        file.is_file(),
-        "{} is missing: run `scripts/fetch-samples.sh` (or `make test`)",
-        file.display()
-    );
-    file
+    pose_shared::fixtures::sample_video()
 }
 
 #[test]

@@ -1013,10 +1013,7 @@ mod tests {
         // A small deterministic xorshift generator: random bytes behind a valid version prefix.
         let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
         // Good messages of both versions, v2 with and without world landmarks.
-        let good = [
-            sample(2).encode().unwrap(),
-            sample_v1(1).encode().unwrap(),
-        ];
+        let good = [sample(2).encode().unwrap(), sample_v1(1).encode().unwrap()];
         for round in 0..20_000 {
             s ^= s << 13;
             s ^= s >> 7;

@@ -9,21 +9,27 @@ use pose_shared::topics::Topics;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
-/// The sample video of a person (`scripts/fetch-samples.sh`): 120 frames, 176x144, 29.97 fps.
-pub fn sample_video() -> std::path::PathBuf {
-    let cache = std::env::var_os("POSESTREAM_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/posestream")
-        });
-    let file = cache.join("samples/carphone.mp4");
-    assert!(
-        file.is_file(),
-        "{} is missing: run `scripts/fetch-samples.sh` (or `make test`)",
-        file.display()
-    );
-    file
+pub use pose_shared::fixtures::sample_video;
+
+/// Serves the viewer and API of `state` on `listener` (TCP or TLS) until `stop` turns true.
+pub fn serve<L>(
+    listener: L,
+    state: std::sync::Arc<pose_cloud::serve::AppState>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let app = pose_cloud::serve::router(state);
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+            .expect("the test server runs");
+    })
 }
 
 /// The broker under test: `POSESTREAM_BROKERS`, or the local default. Panics with the command
@@ -283,7 +289,7 @@ pub fn edge(
     privacy: bool,
     infer: bool,
 ) -> (
-    std::sync::Arc<pose_edge::run::Shared>,
+    std::sync::Arc<pose_edge::state::Shared>,
     std::thread::JoinHandle<()>,
 ) {
     use pose_edge::pose::{ModelPaths, PoseEstimator};
@@ -293,10 +299,10 @@ pub fn edge(
         privacy,
         ..Default::default()
     };
-    cfg.source.kind = "video".into();
+    cfg.source.kind = pose_edge::source::SourceKind::Video;
     cfg.source.path = Some(sample_video());
     cfg.source.looped = true;
-    let shared = pose_edge::run::Shared::new(privacy);
+    let shared = pose_edge::state::Shared::new(privacy);
     let camera = pose_shared::CameraId::new(camera).unwrap();
     let s = shared.clone();
     let handle = std::thread::spawn(move || {
@@ -308,8 +314,8 @@ pub fn edge(
         let publisher =
             pose_edge::publish::Publisher::new(&cfg.kafka, cfg.topics.clone(), "test-edge")
                 .unwrap();
-        let source = pose_edge::run::open_source(&cfg).unwrap();
-        pose_edge::run::run(&cfg, &camera, source, est, &publisher, &s);
+        let source = pose_edge::source::open(&cfg.source).unwrap();
+        pose_edge::pipeline::run(&cfg, &camera, source, est, &publisher, &s);
     });
     (shared, handle)
 }
@@ -349,7 +355,7 @@ impl TestConsumer {
     pub fn start(kafka: &KafkaSettings, topics: &Topics, group: &str, buffer: usize) -> Self {
         let cfg = pose_cloud::consume::ConsumeConfig {
             group_id: group.to_owned(),
-            offset_reset: "earliest".into(),
+            offset_reset: pose_cloud::consume::OffsetReset::Earliest,
         };
         let consumer = pose_cloud::consume::subscribe(kafka, topics, &cfg, "test-consumer")
             .expect("the consumer subscribes");
@@ -665,36 +671,19 @@ pub fn shown_capture_us(port: u16, camera: &str) -> Option<u64> {
 }
 
 /// The run id of the messages the tests publish as one edge (`keypoint_message`).
-pub const TEST_RUN: u64 = 0x7E57_ED00_0001;
+pub const TEST_RUN: u64 = pose_shared::fixtures::RUN;
 
-/// A version-2 keypoint message of one plausible pose (track 1), run [`TEST_RUN`].
+/// A version-2 keypoint message of one plausible pose (the shared fixture: track 1, run
+/// [`TEST_RUN`], 64×48).
 pub fn keypoint_message(
     camera: &str,
     seq: u64,
     capture_ts_us: u64,
 ) -> pose_shared::KeypointMessage {
-    use pose_shared::{Landmark, Pose};
     pose_shared::KeypointMessage {
-        camera_id: pose_shared::CameraId::new(camera).expect("a valid camera id"),
-        run: TEST_RUN,
-        seq,
-        capture_ts_us,
-        inference_us: 20_000,
         width: 64,
         height: 48,
-        frame_published: true,
-        poses: vec![Pose {
-            track_id: 1,
-            score: 0.9,
-            landmarks: std::array::from_fn(|i| Landmark {
-                x: 0.3 + i as f32 * 0.01,
-                y: 0.5,
-                z: 0.0,
-                visibility: 0.9,
-                presence: 0.9,
-            }),
-            world_landmarks: None,
-        }],
+        ..pose_shared::fixtures::keypoint_message(camera, seq, capture_ts_us)
     }
 }
 

@@ -2,6 +2,7 @@
 //! smoothing) in Rust. `../shared/docs/blazepose.md` has every constant and formula used here.
 
 pub mod anchors;
+pub mod config;
 pub mod crop;
 pub mod detector;
 pub mod geometry;

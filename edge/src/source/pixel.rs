@@ -2,7 +2,8 @@
 
 /// Pixel formats the source can convert, by their DRM fourcc. Memory byte order is the reverse
 /// of the name (DRM formats are little-endian words): `BGR888` is R, G, B in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum CameraFormat {
     /// `BG24`: R, G, B bytes: copied as is (the Pi's ISP produces it natively).
     Bgr888,
