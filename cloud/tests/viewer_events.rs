@@ -9,7 +9,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pose_cloud::admin::TopicPlan;
@@ -68,7 +67,7 @@ async fn viewer_lists_the_events_of_a_camera_in_chromium() {
     let state = AppState::new(stop_rx.clone());
     let cfg = ConsumeConfig {
         group_id: format!("{}-g", topics.keypoints),
-        offset_reset: "earliest".into(),
+        offset_reset: pose_cloud::consume::OffsetReset::Earliest,
     };
     let consumer = consume::subscribe(&kafka, &topics, &cfg, "events-cloud").unwrap();
     let pipeline = pose_cloud::service::spawn(
@@ -160,7 +159,7 @@ async fn viewer_lists_the_events_of_a_camera_in_chromium() {
     let api = common::http_get(addr.port(), &format!("/api/cameras/{CAMERA}/events"));
     let metrics = common::metrics(addr.port());
 
-    edge.0.stop.store(true, Ordering::Relaxed);
+    edge.0.stop.set();
     let _ = stop_tx.send(true);
     edge.1.join().unwrap();
     pipeline.join().await.unwrap();
