@@ -12,7 +12,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: consumer-test pi pi-emulated bench-threads demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit ansible-test bench-pose bench-edge bench-cloud bench-soak clean
+.PHONY: consumer-test pi pi-emulated bench-threads demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit ansible-test bench-pose bench-edge bench-cloud bench-replay bench-soak clean
 
 setup:
 	@scripts/setup.sh
@@ -116,6 +116,10 @@ bench-cloud: build models samples broker
 # LiteRT's, so the debug build measures the same).
 bench-threads: models
 	$(CARGO) test -p pose-edge --test threads -- --ignored --nocapture
+
+# Live latency without and with 4 concurrent replays (see README "Replay and export").
+bench-replay: setup broker
+	@bench/replay.sh
 
 # posestream vs MediaPipe on the same video frames (see README "Pose estimation").
 bench-pose: build models samples reference

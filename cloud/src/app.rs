@@ -69,6 +69,19 @@ pub async fn run(
         state.events.clone(),
         stop_rx.clone(),
     );
+    // Replay and export from Kafka's retention (issue 16): its own readers, never this group.
+    {
+        let replays = crate::replay::Replays::new(
+            &cfg.kafka,
+            &cfg.topics,
+            cfg.join.to_join_config(),
+            cfg.http.jpeg_quality,
+            cfg.replay.clone(),
+        );
+        let every = Duration::from_secs(cfg.replay.retained_refresh_s.max(1));
+        replays.retained.spawn_refresher(every, stop_rx.clone());
+        let _ = state.replay.set(replays);
+    }
     let pipeline = crate::service::spawn(
         consumer,
         cfg.topics.clone(),

@@ -26,6 +26,8 @@ pub struct CloudConfig {
     pub join: JoinSettings,
     /// The events topic the viewer shows (events.rs).
     pub events: crate::events::EventsConfig,
+    /// Replay and export (`[replay]`, `cloud/src/replay.rs`).
+    pub replay: crate::replay::ReplaySettings,
     /// Seconds between two status lines in the log.
     pub status_interval_s: u64,
 }
@@ -39,6 +41,7 @@ impl Default for CloudConfig {
             http: HttpConfig::default(),
             join: JoinSettings::default(),
             events: crate::events::EventsConfig::default(),
+            replay: Default::default(),
             status_interval_s: 10,
         }
     }
@@ -61,6 +64,8 @@ pub struct CloudFlags {
     pub http: HttpFlags,
     #[command(flatten)]
     pub join: JoinFlags,
+    #[command(flatten)]
+    pub replay: crate::replay::ReplayFlags,
 }
 
 impl Settings for CloudConfig {
@@ -93,6 +98,7 @@ impl Settings for CloudConfig {
         if self.http.tls.cert.is_some() != self.http.tls.key.is_some() {
             return Err("http.tls needs both cert and key".into());
         }
+        self.replay.validate()?;
         Ok(())
     }
 

@@ -36,6 +36,9 @@ enum Command {
     Check,
     /// Print the effective configuration (after file, environment and flags) and exit.
     Config,
+    /// Write a camera's recorded frames (drawn, as an MP4) and keypoints (JSON lines) between two
+    /// times, from what Kafka retains.
+    Export(ExportArgs),
     /// Create the keypoint, frame and event topics (or bring an existing one's retention to
     /// these values) with the project's admin client; `scripts/broker.sh start` runs it.
     Topics(TopicsArgs),
@@ -60,6 +63,28 @@ struct TopicsArgs {
     /// the configuration (none when empty)
     #[arg(long, default_value_t = pose_cloud::events::EVENTS_RETENTION_MS)]
     events_retention_ms: u64,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Camera id
+    #[arg(long)]
+    camera: String,
+    /// Start: RFC 3339 (2026-12-03T12:00:00Z), relative ("10 min ago") or Unix ms
+    #[arg(long)]
+    from: String,
+    /// End, in the same forms [default: now]
+    #[arg(long, default_value = "now")]
+    to: String,
+    /// Output path without extension: writes PREFIX.mp4 and PREFIX.jsonl [default: CAMERA-FROM]
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Video frame rate [default: the camera's, from its frame intervals]
+    #[arg(long)]
+    fps: Option<f64>,
+    /// Only the keypoints (no video, no ffmpeg needed)
+    #[arg(long)]
+    no_video: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -98,6 +123,7 @@ fn real_main() -> anyhow::Result<()> {
         Command::Tail => {
             runtime()?.block_on(async { Ok(pose_cloud::tail::run(&cfg, shutdown_signal()).await?) })
         }
+        Command::Export(args) => runtime()?.block_on(export(&cfg, args)),
         Command::Topics(args) => {
             let mut plans = pose_cloud::admin::TopicPlan::pair(
                 &cfg.topics,
@@ -142,6 +168,44 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `export`: one camera's stretch from Kafka to PREFIX.mp4 and PREFIX.jsonl; prints a summary.
+async fn export(cfg: &CloudConfig, args: ExportArgs) -> anyhow::Result<()> {
+    use pose_cloud::timespec;
+    let now = pose_shared::time::now_us();
+    let camera = pose_shared::CameraId::new(&args.camera).context("--camera")?;
+    let from = timespec::parse(&args.from, now).context("--from")?;
+    let to = timespec::parse(&args.to, now).context("--to")?;
+    let prefix = args.out.unwrap_or_else(|| {
+        format!("{}-{}", camera, timespec::format(from).replace(':', "")).into()
+    });
+    let with = |ext: &str| {
+        let mut p = prefix.clone().into_os_string();
+        p.push(ext);
+        std::path::PathBuf::from(p)
+    };
+    let replays = pose_cloud::replay::Replays::new(
+        &cfg.kafka,
+        &cfg.topics,
+        cfg.join.to_join_config(),
+        cfg.http.jpeg_quality,
+        cfg.replay.clone(),
+    );
+    let req = pose_cloud::export::ExportRequest {
+        camera,
+        from_us: from,
+        to_us: to,
+        fps: args.fps,
+        mp4: (!args.no_video).then(|| with(".mp4")),
+        jsonl: Some(with(".jsonl")),
+    };
+    let done = pose_cloud::export::export(&replays, req.clone())
+        .await
+        .context("export failed")?;
+    info!(mp4 = ?req.mp4, jsonl = ?req.jsonl, "exported");
+    println!("{}", serde_json::to_string(&done)?);
+    Ok(())
 }
 
 /// `--check-config`: everything `run` would read before it touches the network.

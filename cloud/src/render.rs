@@ -126,6 +126,16 @@ pub fn encode_rgb(
 
 /// Draws `j` with `overlay` and encodes it at `quality`.
 pub fn render(j: &Joined, overlay: Overlay, quality: u8) -> Result<Rendered, RenderError> {
+    let caption = format!(
+        "{} {:.0} FPS {:.0} MS",
+        j.camera_id, overlay.fps, overlay.latency_ms
+    );
+    draw(j, &caption, quality)
+}
+
+/// Draws `j` with `caption` on the overlay (then STALE or PRIVACY when they apply) and encodes
+/// it at `quality`: the live view's drawing, also used by replays and exports.
+pub fn draw(j: &Joined, caption: &str, quality: u8) -> Result<Rendered, RenderError> {
     let (width, height, mut rgb) = match (&j.frame, &j.keypoints) {
         (Some(f), _) => {
             let img = decode_rgb(&f.jpeg, f.meta.width, f.meta.height)?;
@@ -156,10 +166,7 @@ pub fn render(j: &Joined, overlay: Overlay, quality: u8) -> Result<Rendered, Ren
         }
         // 2 font pixels per image pixel at 320 wide, scaled with the frame, at least 1.
         let scale = (width / 160).max(1);
-        let mut text = format!(
-            "{} {:.0} FPS {:.0} MS",
-            j.camera_id, overlay.fps, overlay.latency_ms
-        );
+        let mut text = caption.to_owned();
         if j.stale {
             text.push_str(" STALE");
         }

@@ -108,7 +108,7 @@ pub struct TlsFlags {
 }
 
 /// The viewer page: plain HTML, CSS and JavaScript, embedded in the binary (no build step).
-const VIEWER_HTML: &str = include_str!("viewer.html");
+pub(crate) const VIEWER_HTML: &str = include_str!("viewer.html");
 const BOUNDARY: &str = "posestream-frame";
 
 /// Everything the routes read.
@@ -128,6 +128,8 @@ pub struct AppState {
     pub directory: std::sync::OnceLock<Arc<Directory>>,
     /// The last events of each camera (`pose.events`, events.rs).
     pub events: Arc<crate::events::EventStore>,
+    /// Replay and export from Kafka's retention (`replay_http.rs`); unset: those routes answer 503.
+    pub replay: std::sync::OnceLock<Arc<crate::replay::Replays>>,
 }
 
 impl AppState {
@@ -147,6 +149,7 @@ impl AppState {
             instance: pose_shared::time::now_us(),
             directory: std::sync::OnceLock::new(),
             events,
+            replay: std::sync::OnceLock::new(),
         })
     }
 }
@@ -174,6 +177,7 @@ pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
         .route("/api/frames", get(frames_ws))
         .route("/api/cameras/{id}/events", get(crate::events::events_api))
         .route("/metrics", get(metrics))
+        .merge(crate::replay_http::routes())
         .merge(camera_routes);
     if let Some(creds) = auth {
         let counted = state.clone();
@@ -199,7 +203,10 @@ pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
 async fn cameras(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [("x-posestream-instance", s.instance.to_string())],
-        axum::Json(s.hub.cameras(Instant::now())),
+        axum::Json(crate::replay_http::annotate(
+            &s,
+            s.hub.cameras(Instant::now()),
+        )),
     )
 }
 
@@ -463,5 +470,7 @@ async fn keypoints_sse(
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let (content_type, text) = s.telemetry.render();
+    // Replay's own registry (issue 16), appended before the document's end.
+    let text = crate::replay_http::append_metrics(&s, text);
     ([(header::CONTENT_TYPE, content_type)], text)
 }

@@ -1,8 +1,4 @@
-//! Downsamples a frame and encodes it as JPEG, once per published frame.
-
-use image::codecs::jpeg::JpegEncoder;
-use image::imageops::FilterType;
-use image::{ExtendedColorType, ImageBuffer, Rgb};
+//! Downsamples a frame and encodes it as JPEG, once per published frame (libjpeg-turbo).
 
 use serde::{Deserialize, Serialize};
 
@@ -55,44 +51,130 @@ pub enum JpegError {
         want: usize,
     },
     #[error("JPEG encoding failed: {0}")]
-    Encode(#[from] image::ImageError),
+    Encode(#[from] turbojpeg::Error),
+    #[error("downscaling failed: {0}")]
+    Resize(String),
 }
 
-/// Encodes `frame` as JPEG at `target_width` (keeping the aspect ratio; never upscaled) and
-/// `quality` (1-100). Returns the bytes and the encoded size.
+/// The capture stage's JPEG step: downscale to `frames.width` (SIMD, bilinear), encode with
+/// libjpeg-turbo. About 8-14× the image crate's resize and encoder on this machine
+/// (`cargo run --release -p pose-edge --example jpeg_bench`; README "JPEG encoding"), which
+/// matters on a Pi where the JPEGs compete with inference for the CPU.
+pub struct JpegStage {
+    target_width: u32,
+    downscaler: Downscaler,
+    turbo: Turbo,
+}
+
+impl JpegStage {
+    /// A stage producing JPEGs `target_width` wide (aspect kept, never upscaled) at `quality`.
+    pub fn new(target_width: u32, quality: u8) -> Result<Self, JpegError> {
+        Ok(Self {
+            target_width,
+            downscaler: Downscaler::default(),
+            turbo: Turbo::new(quality)?,
+        })
+    }
+
+    /// Encodes `frame`; returns the bytes and the encoded size.
+    pub fn encode(&mut self, frame: &Frame) -> Result<(Vec<u8>, u32, u32), JpegError> {
+        let want = frame.width as usize * frame.height as usize * 3;
+        if frame.rgb.len() != want {
+            return Err(JpegError::BadBuffer {
+                width: frame.width,
+                height: frame.height,
+                got: frame.rgb.len(),
+                want,
+            });
+        }
+        let (w, h) = scaled_size(frame.width, frame.height, self.target_width);
+        let bytes = if (w, h) == (frame.width, frame.height) {
+            self.turbo.encode(&frame.rgb, w, h)?
+        } else {
+            let small = self
+                .downscaler
+                .scale(&frame.rgb, (frame.width, frame.height), (w, h))?;
+            self.turbo.encode(&small, w, h)?
+        };
+        Ok((bytes, w, h))
+    }
+}
+
+/// Encodes one frame with a stage made for it (tests and tools; the pipeline keeps its stage).
 pub fn encode(
     frame: &Frame,
     target_width: u32,
     quality: u8,
 ) -> Result<(Vec<u8>, u32, u32), JpegError> {
-    let want = frame.width as usize * frame.height as usize * 3;
-    if frame.rgb.len() != want {
-        return Err(JpegError::BadBuffer {
-            width: frame.width,
-            height: frame.height,
-            got: frame.rgb.len(),
-            want,
-        });
+    JpegStage::new(target_width, quality)?.encode(frame)
+}
+
+/// A libjpeg-turbo compressor at one quality, 4:2:0 chroma (what cameras and browsers expect of a
+/// photo); reused across frames by the thread that owns it.
+pub struct Turbo {
+    compressor: turbojpeg::Compressor,
+}
+
+impl Turbo {
+    pub fn new(quality: u8) -> Result<Self, turbojpeg::Error> {
+        let mut compressor = turbojpeg::Compressor::new()?;
+        compressor.set_quality(i32::from(quality.clamp(1, 100)))?;
+        compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2)?;
+        Ok(Self { compressor })
     }
-    let mut out = Vec::with_capacity(32 * 1024);
-    let mut enc = JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100));
-    let (w, h) = scaled_size(frame.width, frame.height, target_width);
-    if (w, h) == (frame.width, frame.height) {
-        enc.encode(&frame.rgb, w, h, ExtendedColorType::Rgb8)?;
-    } else {
-        let src: ImageBuffer<Rgb<u8>, &[u8]> =
-            ImageBuffer::from_raw(frame.width, frame.height, frame.rgb.as_slice()).ok_or(
-                JpegError::BadBuffer {
-                    width: frame.width,
-                    height: frame.height,
-                    got: frame.rgb.len(),
-                    want,
-                },
-            )?;
-        let small = image::imageops::resize(&src, w, h, FilterType::Triangle);
-        enc.encode(small.as_raw(), w, h, ExtendedColorType::Rgb8)?;
+
+    /// Encodes packed RGB pixels.
+    pub fn encode(
+        &mut self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<u8>, turbojpeg::Error> {
+        self.compressor.compress_to_vec(turbojpeg::Image {
+            pixels: rgb,
+            width: width as usize,
+            pitch: width as usize * 3,
+            height: height as usize,
+            format: turbojpeg::PixelFormat::RGB,
+        })
     }
-    Ok((out, w, h))
+}
+
+/// Downscales packed RGB frames with a bilinear (triangle) filter, the image crate's
+/// `FilterType::Triangle`, in SIMD.
+pub struct Downscaler {
+    resizer: fast_image_resize::Resizer,
+    options: fast_image_resize::ResizeOptions,
+}
+
+impl Default for Downscaler {
+    fn default() -> Self {
+        use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions};
+        Self {
+            resizer: fast_image_resize::Resizer::new(),
+            options: ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
+        }
+    }
+}
+
+impl Downscaler {
+    /// `rgb` (`width`×`height`) scaled to `to_width`×`to_height`.
+    pub fn scale(
+        &mut self,
+        rgb: &[u8],
+        (width, height): (u32, u32),
+        (to_width, to_height): (u32, u32),
+    ) -> Result<Vec<u8>, JpegError> {
+        use fast_image_resize::PixelType;
+        use fast_image_resize::images::{Image, ImageRef};
+        let src = ImageRef::new(width, height, rgb, PixelType::U8x3)
+            .map_err(|e| JpegError::Resize(e.to_string()))?;
+        let mut dst = Image::new(to_width, to_height, PixelType::U8x3);
+        self.resizer
+            .resize(&src, &mut dst, &self.options)
+            .map_err(|e| JpegError::Resize(e.to_string()))?;
+        Ok(dst.into_vec())
+    }
 }
 
 /// The size of a `width`×`height` image scaled to `target_width`, aspect kept, never upscaled,
@@ -126,7 +208,8 @@ mod tests {
             height: 48,
             rgb: vec![128; 64 * 48 * 3],
         };
-        let (bytes, w, h) = encode(&frame, 32, 75).unwrap();
+        let mut stage = JpegStage::new(32, 75).unwrap();
+        let (bytes, w, h) = stage.encode(&frame).unwrap();
         assert_eq!((w, h), (32, 24));
         assert!(pose_shared::frame::check_jpeg(&bytes).is_ok());
         let img = image::load_from_memory(&bytes).unwrap();
@@ -136,7 +219,7 @@ mod tests {
             ..frame
         };
         assert!(matches!(
-            encode(&bad, 32, 75),
+            stage.encode(&bad),
             Err(JpegError::BadBuffer { .. })
         ));
     }

@@ -105,6 +105,13 @@ fn capture_stage(
     let stats = &shared.stats;
     let mut infer_gate = RateGate::new(cfg.pipeline.infer_every, cfg.pipeline.infer_max_fps);
     let mut jpeg_gate = RateGate::new(1, cfg.frames.max_fps);
+    let mut jpeg = match jpeg::JpegStage::new(cfg.frames.width, cfg.frames.quality) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            warn!(error = %e, "cannot start the JPEG encoder: no frames will be published");
+            None
+        }
+    };
     while !shared.stop.is_set() {
         if cfg.source.max_frames > 0 && stats.captured.get() >= cfg.source.max_frames {
             break;
@@ -125,8 +132,10 @@ fn capture_stage(
         let now = Instant::now();
         let mut jpeg_published = false;
         if !shared.privacy() {
-            if jpeg_gate.admit(frame.seq, now) {
-                jpeg_published = publish_jpeg(cfg, camera_id, &frame, sink, stats);
+            if jpeg_gate.admit(frame.seq, now)
+                && let Some(jpeg) = jpeg.as_mut()
+            {
+                jpeg_published = publish_jpeg(jpeg, camera_id, &frame, sink, stats);
             } else {
                 stats.jpeg_skipped_by_rate.inc();
             }
@@ -147,13 +156,13 @@ fn capture_stage(
 }
 
 fn publish_jpeg(
-    cfg: &EdgeConfig,
+    jpeg: &mut jpeg::JpegStage,
     camera_id: &CameraId,
     frame: &Frame,
     sink: &dyn Sink,
     stats: &RunStats,
 ) -> bool {
-    match jpeg::encode(frame, cfg.frames.width, cfg.frames.quality) {
+    match jpeg.encode(frame) {
         Ok((bytes, width, height)) => {
             let meta = FrameMeta {
                 camera_id: camera_id.clone(),
