@@ -80,6 +80,12 @@ pub async fn run(
         );
         let every = Duration::from_secs(cfg.replay.retained_refresh_s.max(1));
         replays.retained.spawn_refresher(every, stop_rx.clone());
+        state
+            .telemetry
+            .register_collector(Box::new(crate::replay_http::ReplayCollector {
+                replays: replays.clone(),
+                hub: state.hub.clone(),
+            }));
         let _ = state.replay.set(replays);
     }
     let pipeline = crate::service::spawn(

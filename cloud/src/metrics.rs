@@ -16,7 +16,8 @@ use crate::join::JoinStats;
 /// The registry and the counters that belong to no single stage.
 #[derive(Debug)]
 pub struct Telemetry {
-    registry: Registry,
+    /// Written at start-up only (parts that start later, like replay, add collectors).
+    registry: std::sync::RwLock<Registry>,
     /// Frames that could not be decoded or drawn (all reasons; for the status line).
     pub render_errors: Counter,
     /// The same by reason ([`crate::render::RenderError::reason`]).
@@ -86,7 +87,7 @@ impl Telemetry {
             rss.clone(),
         );
         Self {
-            registry: r,
+            registry: std::sync::RwLock::new(r),
             render_errors: Counter::default(),
             render_error_reasons,
             auth_failures,
@@ -102,10 +103,19 @@ impl Telemetry {
         note(&self.render_errors)
     }
 
+    /// Adds a collector of a part that starts after the state (replay).
+    pub fn register_collector(&self, c: Box<dyn prometheus_client::collector::Collector>) {
+        self.registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .register_collector(c);
+    }
+
     /// The exposition document and its media type.
     pub fn render(&self) -> (&'static str, String) {
         self.rss.set(i64::try_from(rss_bytes()).unwrap_or(i64::MAX));
-        (CONTENT_TYPE, encode(&self.registry))
+        let registry = self.registry.read().unwrap_or_else(|p| p.into_inner());
+        (CONTENT_TYPE, encode(&registry))
     }
 }
 

@@ -470,7 +470,5 @@ async fn keypoints_sse(
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let (content_type, text) = s.telemetry.render();
-    // Replay's own registry (issue 16), appended before the document's end.
-    let text = crate::replay_http::append_metrics(&s, text);
     ([(header::CONTENT_TYPE, content_type)], text)
 }
