@@ -128,7 +128,7 @@ fn keypoints(camera: &str, seq: u64, ts: u64, frame_published: bool) -> Keypoint
     });
     KeypointMessage {
         camera_id: CameraId::new(camera).unwrap(),
-        run: 0,
+        run: pose_shared::fixtures::RUN,
         seq,
         capture_ts_us: ts,
         inference_us: 15_000,
@@ -163,7 +163,7 @@ fn publish(p: &Publisher, camera: &str, t0: u64, seqs: std::ops::Range<u64>, wit
         if with_frames {
             let meta = FrameMeta {
                 camera_id: CameraId::new(camera).unwrap(),
-                run: 0,
+                run: pose_shared::fixtures::RUN,
                 seq,
                 capture_ts_us: ts,
                 width: 320,
@@ -192,7 +192,7 @@ fn go_live(
             let ts = now_us();
             let meta = FrameMeta {
                 camera_id: CameraId::new(&camera).unwrap(),
-                run: 0,
+                run: pose_shared::fixtures::RUN,
                 seq,
                 capture_ts_us: ts,
                 width: 320,
