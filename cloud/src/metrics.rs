@@ -28,9 +28,15 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    pub fn new(hub: &Hub, consume: &ConsumeStats, join: &Arc<Mutex<JoinStats>>) -> Self {
+    pub fn new(
+        hub: &Hub,
+        consume: &ConsumeStats,
+        join: &Arc<Mutex<JoinStats>>,
+        events: &crate::events::EventStore,
+    ) -> Self {
         let mut r = Registry::default();
         consume.register(&mut r);
+        events.register(&mut r);
         let outcomes = join.clone();
         r.register_collector(Box::new(SnapshotCounter {
             name: "pose_cloud_join",
@@ -126,7 +132,8 @@ mod tests {
             new_run: 2,
             ..Default::default()
         }));
-        let t = Telemetry::new(&hub, &consume, &join);
+        let events = crate::events::EventStore::default();
+        let t = Telemetry::new(&hub, &consume, &join, &events);
         consume.keypoints.inc_by(7);
         let _ = consume.skip("frames", "not_jpeg");
         let _ = t.render_error("decode");
@@ -143,6 +150,7 @@ mod tests {
             "pose_cloud_rendered_total{camera=\"cam-1\"} 1",
             "pose_cloud_latency_seconds_bucket{le=\"0.035\",camera=\"cam-1\"} 1",
             "pose_cloud_http_unauthorized_total 0",
+            "pose_cloud_events_total{outcome=\"rejected\"} 0",
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
