@@ -5,13 +5,14 @@
 #   make pi      the Raspberry Pi artifact: dist/pose-edge_<version>_arm64.deb (cross-built)
 #
 # Other targets: setup, build, models, samples, reference, broker, broker-stop, lint, unit (no
-# broker or models needed), pi-emulated, bench-pose, bench-people, bench-edge, bench-threads, clean.
+# broker or models needed), consumer-test (the Python consumer kit and event analytic),
+# pi-emulated, bench-pose, bench-people, bench-edge, bench-threads, clean.
 
 SHELL := /bin/bash
 CARGO ?= cargo
 export POSESTREAM_BROKERS ?= 127.0.0.1:9092
 
-.PHONY: pi pi-emulated bench-threads demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit ansible-test bench-pose bench-people bench-edge bench-cloud bench-replay bench-soak clean
+.PHONY: consumer-test pi pi-emulated bench-threads demo test setup build models samples reference broker broker-stop lint check-libcamera browser-deps unit fuzz audit ansible-test bench-pose bench-people bench-edge bench-cloud bench-replay bench-soak clean
 
 setup:
 	@scripts/setup.sh
@@ -74,10 +75,16 @@ browser-deps: setup
 
 test: lint audit check-libcamera models samples reference browser-deps broker
 	$(CARGO) test --workspace $(FEATURES)
+	scripts/consumer-test.sh
 	$(MAKE) pi-emulated
 	scripts/ansible-test.sh
 	$(MAKE) fuzz
 	bench/soak.sh 2 60 10
+
+# The Python consumer kit (consumer/python) and the event analytic (consumer/analytic): their
+# pytest suites in a cached venv (pinned packages), broker tests included (docs/consume.md).
+consumer-test: setup broker
+	scripts/consumer-test.sh
 
 # The ansible deployment: lint, syntax, a staging run with the Pi artifact, idempotence, refusals.
 ansible-test: pi

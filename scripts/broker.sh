@@ -7,7 +7,7 @@
 #   scripts/broker.sh install        resolve the Kafka jars into the cache (skipped when there)
 #   scripts/broker.sh start [N]      install if needed, format the storage (first start only),
 #                                    start every node (or node N), wait until it answers, create
-#                                    the topics (the same partitions and retention as the role)
+#                                    the topics (keypoints, frames, events: as `pose-cloud topics`)
 #   scripts/broker.sh stop [N]       SIGTERM (a controlled shutdown), SIGKILL after 60 s
 #   scripts/broker.sh kill [N]       SIGKILL at once (tests of a crash)
 #   scripts/broker.sh restart        stop, then start; the data directory is kept
@@ -285,8 +285,8 @@ wait_ready() {
     exit 1
 }
 
-# The two topics with the role's partitions and retention, created with the project's own admin
-# client (`pose-cloud topics`).
+# The topics (keypoints, frames, and the analytics' events) with the role's partitions and
+# retention, created with the project's own admin client (`pose-cloud topics`).
 create_topics() {
     [[ ${POSESTREAM_BROKER_TOPICS:-1} == 0 ]] && return 0
     local profile=${POSESTREAM_CARGO_PROFILE:-dev}

@@ -42,8 +42,15 @@ for t in "${targets[@]}"; do
         corpus="$work/$t"
         cp -r "$repo/fuzz/corpus/$t" "$corpus"
     fi
+    # The keypoint decoder also starts from every shared test vector (a read-only second corpus
+    # made afresh from shared/vectors/keypoints.json, so the seeds follow the wire format).
+    seeds=()
+    if [ "$t" = keypoint_message ]; then
+        python3 "$repo/scripts/vectors-to-corpus.py" "$work/seeds-$t"
+        seeds=("$work/seeds-$t")
+    fi
     echo "fuzz: $t for ${seconds}s from $(ls "$repo/fuzz/corpus/$t" | wc -l) corpus inputs"
-    if ! cargo fuzz run -O "$t" "$corpus" -- -max_total_time="$seconds" -rss_limit_mb=2048 \
+    if ! cargo fuzz run -O "$t" "$corpus" "${seeds[@]}" -- -max_total_time="$seconds" -rss_limit_mb=2048 \
         -max_len=65536 -print_final_stats=1 >"$work/$t.log" 2>&1; then
         tail -n 60 "$work/$t.log"
         echo "fuzz: $t FAILED; the input is in fuzz/artifacts/$t/" >&2

@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             let ts = now_us();
             let meta = FrameMeta {
                 camera_id: id.clone(),
+                run: pose_edge::run_id::current(),
                 seq,
                 capture_ts_us: ts,
                 width: w,
@@ -101,6 +102,7 @@ fn main() -> anyhow::Result<()> {
 
 fn keypoints(id: &CameraId, seq: u64, ts: u64) -> KeypointMessage {
     KeypointMessage {
+        run: pose_edge::run_id::current(),
         width: 320,
         height: 240,
         ..pose_shared::fixtures::keypoint_message(id.as_str(), seq, ts)

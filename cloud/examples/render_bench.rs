@@ -50,11 +50,13 @@ fn main() -> anyhow::Result<()> {
     let camera = CameraId::new("bench")?;
     let joined = Joined {
         camera_id: camera.clone(),
+        run: 1,
         seq: 1,
         capture_ts_us: 0,
         frame: Some(Arc::new(FrameMessage {
             meta: FrameMeta {
                 camera_id: camera.clone(),
+                run: 1,
                 seq: 1,
                 capture_ts_us: 0,
                 width: w,

@@ -1,4 +1,5 @@
-//! Creates the two topics with their partitions, replication and retention (`pose-cloud topics`).
+//! Creates the topics with their partitions, replication and retention (`pose-cloud topics`):
+//! keypoints and frames, and the events topic that analytics write (events.rs).
 //!
 //! The cloud owns the topics: both must have the same partition count and be keyed by camera id,
 //! so that one instance of a consumer group holds both halves of a camera (see README "Scaling").
@@ -71,6 +72,29 @@ impl TopicPlan {
                 config: keypoints_config,
             },
         ]
+    }
+}
+
+impl TopicPlan {
+    /// The events topic (`pose.events`): JSON events keyed by camera id, written by analytics
+    /// and shown by the viewer; kept `retention_ms`.
+    pub fn events(name: &str, partitions: i32, replication: i32, retention_ms: u64) -> TopicPlan {
+        let mut config = vec![
+            ("retention.ms".to_owned(), retention_ms.to_string()),
+            (
+                "segment.ms".to_owned(),
+                (retention_ms / 10).max(60_000).to_string(),
+            ),
+        ];
+        if replication >= 3 {
+            config.push(("min.insync.replicas".to_owned(), "2".to_owned()));
+        }
+        TopicPlan {
+            name: name.to_owned(),
+            partitions,
+            replication,
+            config,
+        }
     }
 }
 
@@ -195,6 +219,18 @@ mod tests {
             keypoints
                 .config
                 .contains(&("min.insync.replicas".into(), "2".into()))
+        );
+        let events = TopicPlan::events("pose.events", 4, 3, crate::events::EVENTS_RETENTION_MS);
+        assert!(
+            events
+                .config
+                .contains(&("retention.ms".into(), "604800000".into()))
+        );
+        assert!(
+            events
+                .config
+                .iter()
+                .any(|(k, _)| k == "min.insync.replicas")
         );
         let [_, single] = TopicPlan::pair(&Topics::default(), 4, 1, 1, 1);
         assert!(

@@ -62,6 +62,13 @@ pub async fn run(
         .map_err(RunError::Directory)?;
         let _ = state.directory.set(Arc::new(directory));
     }
+    // The analytics' events (events.rs): shown per camera, never fatal.
+    let events = crate::events::spawn(
+        &cfg.kafka,
+        &cfg.events,
+        state.events.clone(),
+        stop_rx.clone(),
+    );
     // Replay and export from Kafka's retention (issue 16): its own readers, never this group.
     {
         let replays = crate::replay::Replays::new(
@@ -73,6 +80,12 @@ pub async fn run(
         );
         let every = Duration::from_secs(cfg.replay.retained_refresh_s.max(1));
         replays.retained.spawn_refresher(every, stop_rx.clone());
+        state
+            .telemetry
+            .register_collector(Box::new(crate::replay_http::ReplayCollector {
+                replays: replays.clone(),
+                hub: state.hub.clone(),
+            }));
         let _ = state.replay.set(replays);
     }
     let pipeline = crate::service::spawn(
@@ -120,6 +133,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     pipeline.join().await?;
     let _ = status.await;
+    if let Some(events) = events {
+        let _ = events.await;
+    }
     crate::status::log_cameras(&state);
     info!("cloud stopped");
     Ok(())

@@ -24,6 +24,8 @@ pub struct CloudConfig {
     pub consume: ConsumeConfig,
     pub http: HttpConfig,
     pub join: JoinSettings,
+    /// The events topic the viewer shows (events.rs).
+    pub events: crate::events::EventsConfig,
     /// Replay and export (`[replay]`, `cloud/src/replay.rs`).
     pub replay: crate::replay::ReplaySettings,
     /// Seconds between two status lines in the log.
@@ -38,6 +40,7 @@ impl Default for CloudConfig {
             consume: ConsumeConfig::default(),
             http: HttpConfig::default(),
             join: JoinSettings::default(),
+            events: crate::events::EventsConfig::default(),
             replay: Default::default(),
             status_interval_s: 10,
         }

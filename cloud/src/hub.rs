@@ -94,6 +94,8 @@ struct Figures {
     last_rendered: Option<Instant>,
     /// The join's view: messages arriving, with or without frames.
     state: CameraState,
+    /// Poses in the camera's newest keypoint message.
+    people: u32,
 }
 
 impl Figures {
@@ -152,6 +154,8 @@ pub struct CameraInfo {
     /// Age in seconds of the newest shown frame; null before the first.
     pub last_seen_s: Option<f64>,
     pub viewers: u64,
+    /// People in view: the poses of the newest keypoint message (0 when offline).
+    pub people: u32,
 }
 
 /// The label of the per-camera metrics.
@@ -193,6 +197,7 @@ impl Feed {
                 latency_ms: 0.0,
                 last_rendered: None,
                 state: CameraState::Live,
+                people: 0,
             }),
         }
     }
@@ -231,6 +236,11 @@ impl Feed {
     pub fn overlay_figures(&self, now: Instant) -> (f64, f64) {
         let f = self.lock();
         (f.fps(now), f.latency_ms)
+    }
+
+    /// Records the number of people (poses) in the camera's newest keypoint message.
+    pub fn note_people(&self, people: usize) {
+        self.lock().people = u32::try_from(people).unwrap_or(u32::MAX);
     }
 
     /// The join's view of the camera (messages arriving, with or without frames).
@@ -330,15 +340,21 @@ impl Hub {
             .iter()
             .map(|(id, feed)| {
                 let f = feed.lock();
+                let view = f.view_state(now);
                 CameraInfo {
                     id: id.to_string(),
-                    state: f.view_state(now).as_str(),
+                    state: view.as_str(),
                     fps: (f.fps(now) * 10.0).round() / 10.0,
                     latency_ms: (f.latency_ms * 10.0).round() / 10.0,
                     last_seen_s: f
                         .last_rendered
                         .map(|t| now.saturating_duration_since(t).as_secs_f64()),
                     viewers: u64::try_from(feed.viewers.get()).unwrap_or(0),
+                    people: if view == ViewState::Offline {
+                        0
+                    } else {
+                        f.people
+                    },
                 }
             })
             .collect()

@@ -1,6 +1,6 @@
-//! Joins frames and keypoints per camera on their sequence number, with bounded waiting.
+//! Joins frames and keypoints per camera on `(run, seq)`, with bounded waiting.
 //!
-//! Rules (`shared/WIRE.md`, "Clocks and time"):
+//! Rules (`shared/WIRE.md`, "Clocks, runs and the join"):
 //! * A frame and the keypoints of the same `seq` are emitted together as soon as both are there.
 //! * A frame waits for its keypoints at most `join_window`; then it is emitted with the newest
 //!   earlier keypoints no older than `max_keypoint_age` (by capture time), marked stale, or with
@@ -11,14 +11,19 @@
 //!   (no frame for `offline_after`) they are emitted alone, to be drawn on a blank canvas.
 //! * Frames older than one already emitted are dropped (a live view never goes back in time).
 //! * Every buffer is bounded; a camera that sends nothing for `offline_after` is offline.
-//! * An edge that restarts counts `seq` from 0 again. Within one run `seq` and capture time grow
-//!   together, so a message whose `seq` is below the newest one seen but whose capture time is
-//!   later than it (by more than [`NEW_RUN_MIN_GAP_US`]) belongs to a new run (wire v1 has no run
-//!   identity; the same `seq` is the same frame, whatever its stamp): the camera's join state
-//!   is dropped and the new run is joined from scratch, so nothing of the old run (buffered
-//!   frames, keypoints kept for stale drawing) is drawn on the new one. After that, messages
-//!   captured before the new run's first message belong to an ended run: counted and dropped.
-//!   When the wire format carries a run identity, compare it here instead.
+//! * An edge that restarts counts `seq` from 0 again, under a new run id (wire v2). A message
+//!   whose run differs from the camera's current one starts a new run when it was captured after
+//!   the current run's newest message (or the current run has been silent for `offline_after`,
+//!   which also covers an edge whose clock stepped back); otherwise it belongs to an ended run.
+//!   Starting a new run drops the camera's join state, so nothing of the old run (buffered
+//!   frames, keypoints kept for stale drawing) is drawn on the new one; the ended run's id is
+//!   remembered and its late messages are counted and dropped. An upgrade from a v1 edge (run 0)
+//!   to a v2 one is such a change of run.
+//! * Version 1 carries no run id (run 0). Within one run `seq` and capture time grow together,
+//!   so a run-0 message whose `seq` is below the newest one seen but whose capture time is later
+//!   than it (by more than [`NEW_RUN_MIN_GAP_US`]) belongs to a new run (the same `seq` is the
+//!   same frame, whatever its stamp); after that, run-0 messages captured before the new run's
+//!   first message belong to an ended run.
 //!
 //! Time is passed in (`now`), so the rules are tested without sleeping.
 
@@ -118,6 +123,8 @@ impl Default for JoinConfig {
 #[derive(Debug, Clone)]
 pub struct Joined {
     pub camera_id: CameraId,
+    /// The edge's run id (0: a version-1 edge); with `camera_id` and `seq` the join key.
+    pub run: u64,
     pub seq: u64,
     pub capture_ts_us: u64,
     /// `None`: privacy mode, draw the keypoints on a blank canvas.
@@ -144,7 +151,8 @@ pub struct JoinStats {
     pub out_of_order: u64,
     /// Messages pushed out of a full buffer.
     pub overflow: u64,
-    /// Edge restarts seen (a `seq` that went back with a later capture time).
+    /// Edge restarts seen (a new run id, or for version 1 a `seq` that went back with a later
+    /// capture time).
     pub new_run: u64,
     /// Messages of a run that had already ended when they arrived (dropped).
     pub old_run: u64,
@@ -168,16 +176,25 @@ struct Camera {
     emitted_up_to: Option<u64>,
     last_message: Option<Instant>,
     last_frame: Option<Instant>,
-    /// The newest message seen, by capture time: `(seq, capture_ts_us)`.
+    /// The newest message of the current run, by capture time: `(seq, capture_ts_us)`.
     newest: Option<(u64, u64)>,
     /// Capture time of the first message of the current run, once a restart was seen.
     run_start_us: Option<u64>,
+    /// The current run id (0: version 1, no run id).
+    run: u64,
+    /// When the last message of the current run arrived.
+    run_heard: Option<Instant>,
+    /// Run ids that ended here, newest last (at most [`ENDED_RUNS`]).
+    ended: VecDeque<u64>,
 }
 
 /// How much later than the newest message a message with a `seq` that went back must have been
 /// captured to start a new run. No edge restarts this fast (process start, camera, Kafka); a
 /// smaller difference is a resend, or a producer that stamps messages when it sends them.
 const NEW_RUN_MIN_GAP_US: u64 = 50_000;
+
+/// How many ended run ids a camera remembers (their late messages are dropped).
+const ENDED_RUNS: usize = 8;
 
 /// How many earlier keypoint messages are kept to draw on frames that have none of their own.
 const RECENT_KEYPOINTS: usize = 8;
@@ -193,27 +210,65 @@ enum Run {
 }
 
 impl Camera {
-    /// Classifies a message `(seq, capture_ts_us)` and starts a new run when it is the first of
-    /// one (see the module notes).
-    fn run_of(&mut self, seq: u64, capture_ts_us: u64) -> Run {
-        if self.run_start_us.is_some_and(|start| capture_ts_us < start) {
-            return Run::Ended;
-        }
-        let run = match self.newest {
-            Some((s, t)) if seq < s && capture_ts_us > t.saturating_add(NEW_RUN_MIN_GAP_US) => {
-                self.frames.clear();
-                self.keypoints.clear();
-                self.recent.clear();
-                self.emitted_up_to = None;
-                self.run_start_us = Some(capture_ts_us);
-                Run::New
+    /// Classifies a message `(run, seq, capture_ts_us)` that arrived at `now` and starts a new
+    /// run when it is the first of one (see the module notes).
+    fn run_of(
+        &mut self,
+        run: u64,
+        seq: u64,
+        capture_ts_us: u64,
+        now: Instant,
+        offline_after: Duration,
+    ) -> Run {
+        let verdict = if self.newest.is_none() {
+            self.run = run;
+            Run::Current
+        } else if run != self.run {
+            let later = self.newest.is_some_and(|(_, t)| capture_ts_us > t);
+            let silent = self
+                .run_heard
+                .is_none_or(|t| now.saturating_duration_since(t) >= offline_after);
+            // Run 0 is every version-1 edge's: never ended for good (an edge may be rolled back).
+            if (run != 0 && self.ended.contains(&run)) || !(later || silent) {
+                return Run::Ended;
             }
-            _ => Run::Current,
+            if self.run != 0 {
+                if self.ended.len() >= ENDED_RUNS {
+                    self.ended.pop_front();
+                }
+                self.ended.push_back(self.run);
+            }
+            self.run = run;
+            self.reset(capture_ts_us);
+            Run::New
+        } else if run != 0 {
+            Run::Current
+        } else if self.run_start_us.is_some_and(|start| capture_ts_us < start) {
+            return Run::Ended;
+        } else {
+            match self.newest {
+                Some((s, t)) if seq < s && capture_ts_us > t.saturating_add(NEW_RUN_MIN_GAP_US) => {
+                    self.reset(capture_ts_us);
+                    Run::New
+                }
+                _ => Run::Current,
+            }
         };
-        if self.newest.is_none_or(|(_, t)| capture_ts_us >= t) {
+        self.run_heard = Some(now);
+        if verdict == Run::New || self.newest.is_none_or(|(_, t)| capture_ts_us >= t) {
             self.newest = Some((seq, capture_ts_us));
         }
-        run
+        verdict
+    }
+
+    /// Forgets the join state of the run that ended; the new one started at `start_us`.
+    fn reset(&mut self, start_us: u64) {
+        self.frames.clear();
+        self.keypoints.clear();
+        self.recent.clear();
+        self.emitted_up_to = None;
+        self.newest = None;
+        self.run_start_us = Some(start_us);
     }
 
     fn remember(&mut self, k: Arc<KeypointMessage>) {
@@ -290,7 +345,13 @@ impl Joiner {
         let cam = self.cameras.entry(f.meta.camera_id.clone()).or_default();
         cam.last_message = Some(now);
         let seq = f.meta.seq;
-        match cam.run_of(seq, f.meta.capture_ts_us) {
+        match cam.run_of(
+            f.meta.run,
+            seq,
+            f.meta.capture_ts_us,
+            now,
+            cfg.offline_after,
+        ) {
             Run::Ended => {
                 self.stats.old_run += 1;
                 return;
@@ -325,7 +386,7 @@ impl Joiner {
         let cam = self.cameras.entry(k.camera_id.clone()).or_default();
         cam.last_message = Some(now);
         let seq = k.seq;
-        match cam.run_of(seq, k.capture_ts_us) {
+        match cam.run_of(k.run, seq, k.capture_ts_us, now, cfg.offline_after) {
             Run::Ended => {
                 self.stats.old_run += 1;
                 return;
@@ -352,6 +413,7 @@ impl Joiner {
                 self.stats.keypoints_only += 1;
                 out.push(Joined {
                     camera_id: k.camera_id.clone(),
+                    run: k.run,
                     seq,
                     capture_ts_us: k.capture_ts_us,
                     frame: None,
@@ -431,6 +493,7 @@ impl Joiner {
         let stale = stale && k.is_some();
         out.push(Joined {
             camera_id: f.meta.camera_id.clone(),
+            run: f.meta.run,
             seq: f.meta.seq,
             capture_ts_us: f.meta.capture_ts_us,
             frame: Some(Arc::new(f)),
@@ -474,10 +537,16 @@ mod tests {
         frame_at(seq, 1_000_000 + seq * 33_333)
     }
 
+    /// A version-1 frame (run 0).
     fn frame_at(seq: u64, capture_ts_us: u64) -> Incoming {
+        frame_of(0, seq, capture_ts_us)
+    }
+
+    fn frame_of(run: u64, seq: u64, capture_ts_us: u64) -> Incoming {
         Incoming::Frame(FrameMessage {
             meta: FrameMeta {
                 camera_id: CameraId::new(CAM).unwrap(),
+                run,
                 seq,
                 capture_ts_us,
                 width: 32,
@@ -491,9 +560,15 @@ mod tests {
         kp_at(seq, 1_000_000 + seq * 33_333, frame_published)
     }
 
+    /// Version-1 keypoints (run 0).
     fn kp_at(seq: u64, capture_ts_us: u64, frame_published: bool) -> Incoming {
+        kp_of(0, seq, capture_ts_us, frame_published)
+    }
+
+    fn kp_of(run: u64, seq: u64, capture_ts_us: u64, frame_published: bool) -> Incoming {
         Incoming::Keypoints(KeypointMessage {
             camera_id: CameraId::new(CAM).unwrap(),
+            run,
             seq,
             capture_ts_us,
             inference_us: 1,
@@ -763,5 +838,126 @@ mod tests {
         assert_eq!(out.len(), 5);
         assert_eq!(j.stats().joined, 5);
         assert_eq!(j.stats().new_run, 0);
+    }
+
+    /// Pushes frame and keypoints of `seqs` of `run` (captured from `start_us`) at `at`.
+    fn push_run(
+        j: &mut Joiner,
+        run: u64,
+        start_us: u64,
+        seqs: std::ops::Range<u64>,
+        at: Instant,
+        out: &mut Vec<Joined>,
+    ) {
+        for s in seqs {
+            j.push(kp_of(run, s, ts(start_us, s), true), at, out);
+            j.push(frame_of(run, s, ts(start_us, s)), at, out);
+        }
+    }
+
+    #[test]
+    fn a_new_run_id_is_a_restart_at_once_and_the_old_runs_messages_are_dropped() {
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
+        let (a, b) = (0x1234_5678_9ABC, 0x0FED_CBA9_8765);
+        push_run(&mut j, a, 1_000_000, 495..501, t0, &mut out);
+        assert_eq!(out.len(), 6);
+        assert!(out.iter().all(|o| o.run == a));
+        out.clear();
+        // The restarted edge: seq from 0, a new run, captured only 10 ms after the old run's
+        // newest frame (less than the version-1 rule's 50 ms): the run id is enough.
+        let new = ts(1_000_000, 500) + 10_000;
+        push_run(&mut j, b, new, 0..3, ms(t0, 100), &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![
+                (0, true, Some(0), false),
+                (1, true, Some(1), false),
+                (2, true, Some(2), false)
+            ]
+        );
+        assert!(out.iter().all(|o| o.run == b));
+        assert_eq!(j.stats().new_run, 1);
+        // The old run's keypoints and frame still in flight: dropped, though their seq (501) is
+        // ahead of the new run's and a version-1 join would have taken them as newer.
+        out.clear();
+        j.push(
+            kp_of(a, 501, ts(1_000_000, 501), true),
+            ms(t0, 120),
+            &mut out,
+        );
+        j.push(frame_of(a, 501, ts(1_000_000, 501)), ms(t0, 120), &mut out);
+        j.tick(ms(t0, 400), &mut out);
+        assert!(out.is_empty(), "{:?}", summary(&out));
+        assert_eq!(j.stats().old_run, 2);
+        assert_eq!(j.stats().late + j.stats().out_of_order, 0);
+    }
+
+    #[test]
+    fn within_one_run_only_the_seq_counts_whatever_the_capture_time() {
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
+        let run = 77;
+        push_run(&mut j, run, 1_000_000, 5..7, t0, &mut out);
+        // A seq that goes back with a much later stamp: for version 1 a restart, for version 2
+        // (same run) just an old frame.
+        j.push(frame_of(run, 3, 90_000_000), ms(t0, 10), &mut out);
+        assert_eq!(j.stats().new_run, 0);
+        assert_eq!(j.stats().out_of_order, 1);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn an_upgrade_from_a_version_1_edge_is_a_new_run() {
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
+        push_run(&mut j, 0, 1_000_000, 100..103, t0, &mut out);
+        let new = ts(1_000_000, 103) + 5_000_000;
+        push_run(&mut j, 42, new, 0..2, ms(t0, 5_000), &mut out);
+        assert_eq!(j.stats().new_run, 1);
+        assert_eq!(out.len(), 5);
+        assert_eq!(
+            out.iter().map(|o| (o.run, o.seq)).collect::<Vec<_>>(),
+            vec![(0, 100), (0, 101), (0, 102), (42, 0), (42, 1)]
+        );
+        // A version-1 message still in flight, captured before the new run: dropped.
+        j.push(
+            kp_at(103, ts(1_000_000, 103), true),
+            ms(t0, 5_010),
+            &mut out,
+        );
+        assert_eq!(j.stats().old_run, 1);
+        // Rolled back to the version-1 edge: run 0 again, captured later, is a new run again.
+        let back = ts(new, 2) + 5_000_000;
+        out.clear();
+        push_run(&mut j, 0, back, 0..2, ms(t0, 10_000), &mut out);
+        assert_eq!(j.stats().new_run, 2);
+        assert_eq!(
+            out.iter().map(|o| (o.run, o.seq)).collect::<Vec<_>>(),
+            vec![(0, 0), (0, 1)]
+        );
+        // ... and the version-2 run it replaced is over.
+        j.push(kp_of(42, 2, ts(new, 2), true), ms(t0, 10_010), &mut out);
+        assert_eq!(j.stats().old_run, 2);
+    }
+
+    #[test]
+    fn a_new_run_stamped_earlier_waits_until_the_old_run_falls_silent() {
+        // An edge whose clock stepped back across its restart: the new run's first messages look
+        // older than the old run's newest. While the old run may still be talking they are taken
+        // for stragglers; once it has been silent for offline_after, the new run is joined.
+        let (t0, mut j, mut out) = fresh(JoinConfig::default());
+        push_run(&mut j, 1, 50_000_000, 0..3, t0, &mut out);
+        out.clear();
+        push_run(&mut j, 2, 10_000_000, 0..1, ms(t0, 500), &mut out);
+        assert!(out.is_empty());
+        assert_eq!(j.stats().old_run, 2);
+        push_run(&mut j, 2, 10_000_000, 1..3, ms(t0, 3_500), &mut out);
+        assert_eq!(j.stats().new_run, 1);
+        assert_eq!(
+            out.iter().map(|o| (o.run, o.seq)).collect::<Vec<_>>(),
+            vec![(2, 1), (2, 2)]
+        );
+        // Run 1 is over now: a message of it is dropped, however late its stamp.
+        j.push(kp_of(1, 3, 99_000_000, true), ms(t0, 3_600), &mut out);
+        assert_eq!(j.stats().old_run, 3);
+        assert_eq!(j.stats().new_run, 1);
     }
 }

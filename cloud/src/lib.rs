@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod consume;
 pub mod directory;
+pub mod events;
 pub mod export;
 pub mod history;
 pub mod hub;

@@ -39,8 +39,8 @@ enum Command {
     /// Write a camera's recorded frames (drawn, as an MP4) and keypoints (JSON lines) between two
     /// times, from what Kafka retains.
     Export(ExportArgs),
-    /// Create the two topics (or bring an existing one's retention to these values) with the
-    /// project's admin client; `scripts/broker.sh start` runs it.
+    /// Create the keypoint, frame and event topics (or bring an existing one's retention to
+    /// these values) with the project's admin client; `scripts/broker.sh start` runs it.
     Topics(TopicsArgs),
 }
 
@@ -59,6 +59,10 @@ struct TopicsArgs {
     /// How long keypoints are kept, ms [default: 7 days]
     #[arg(long, default_value_t = pose_cloud::admin::KEYPOINTS_RETENTION_MS)]
     keypoints_retention_ms: u64,
+    /// How long events are kept, ms [default: 7 days]; the events topic is `events.topic` of
+    /// the configuration (none when empty)
+    #[arg(long, default_value_t = pose_cloud::events::EVENTS_RETENTION_MS)]
+    events_retention_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -121,13 +125,22 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Export(args) => runtime()?.block_on(export(&cfg, args)),
         Command::Topics(args) => {
-            let plans = pose_cloud::admin::TopicPlan::pair(
+            let mut plans = pose_cloud::admin::TopicPlan::pair(
                 &cfg.topics,
                 args.partitions,
                 args.replication_factor,
                 args.frames_retention_ms,
                 args.keypoints_retention_ms,
-            );
+            )
+            .to_vec();
+            if !cfg.events.topic.is_empty() {
+                plans.push(pose_cloud::admin::TopicPlan::events(
+                    &cfg.events.topic,
+                    args.partitions,
+                    args.replication_factor,
+                    args.events_retention_ms,
+                ));
+            }
             let done = runtime()?
                 .block_on(pose_cloud::admin::ensure(
                     &cfg.kafka,

@@ -16,7 +16,8 @@ use crate::join::JoinStats;
 /// The registry and the counters that belong to no single stage.
 #[derive(Debug)]
 pub struct Telemetry {
-    registry: Registry,
+    /// Written at start-up only (parts that start later, like replay, add collectors).
+    registry: std::sync::RwLock<Registry>,
     /// Frames that could not be decoded or drawn (all reasons; for the status line).
     pub render_errors: Counter,
     /// The same by reason ([`crate::render::RenderError::reason`]).
@@ -27,9 +28,15 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    pub fn new(hub: &Hub, consume: &ConsumeStats, join: &Arc<Mutex<JoinStats>>) -> Self {
+    pub fn new(
+        hub: &Hub,
+        consume: &ConsumeStats,
+        join: &Arc<Mutex<JoinStats>>,
+        events: &crate::events::EventStore,
+    ) -> Self {
         let mut r = Registry::default();
         consume.register(&mut r);
+        events.register(&mut r);
         let outcomes = join.clone();
         r.register_collector(Box::new(SnapshotCounter {
             name: "pose_cloud_join",
@@ -54,7 +61,7 @@ impl Telemetry {
         let restarts = join.clone();
         r.register_collector(Box::new(SnapshotCounter {
             name: "pose_cloud_edge_restarts",
-            help: "Edge restarts seen by the join (a seq that went back with a later capture time).",
+            help: "Edge restarts seen by the join (a new run id; for version-1 edges a seq that went back with a later capture time).",
             read: move || -> Vec<(Labels, u64)> {
                 let j = restarts.lock().unwrap_or_else(|p| p.into_inner());
                 vec![(Vec::new(), j.new_run)]
@@ -80,7 +87,7 @@ impl Telemetry {
             rss.clone(),
         );
         Self {
-            registry: r,
+            registry: std::sync::RwLock::new(r),
             render_errors: Counter::default(),
             render_error_reasons,
             auth_failures,
@@ -96,10 +103,19 @@ impl Telemetry {
         note(&self.render_errors)
     }
 
+    /// Adds a collector of a part that starts after the state (replay).
+    pub fn register_collector(&self, c: Box<dyn prometheus_client::collector::Collector>) {
+        self.registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .register_collector(c);
+    }
+
     /// The exposition document and its media type.
     pub fn render(&self) -> (&'static str, String) {
         self.rss.set(i64::try_from(rss_bytes()).unwrap_or(i64::MAX));
-        (CONTENT_TYPE, encode(&self.registry))
+        let registry = self.registry.read().unwrap_or_else(|p| p.into_inner());
+        (CONTENT_TYPE, encode(&registry))
     }
 }
 
@@ -116,7 +132,8 @@ mod tests {
             new_run: 2,
             ..Default::default()
         }));
-        let t = Telemetry::new(&hub, &consume, &join);
+        let events = crate::events::EventStore::default();
+        let t = Telemetry::new(&hub, &consume, &join, &events);
         consume.keypoints.inc_by(7);
         let _ = consume.skip("frames", "not_jpeg");
         let _ = t.render_error("decode");
@@ -133,6 +150,7 @@ mod tests {
             "pose_cloud_rendered_total{camera=\"cam-1\"} 1",
             "pose_cloud_latency_seconds_bucket{le=\"0.035\",camera=\"cam-1\"} 1",
             "pose_cloud_http_unauthorized_total 0",
+            "pose_cloud_events_total{outcome=\"rejected\"} 0",
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }

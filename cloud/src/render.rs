@@ -1,5 +1,5 @@
 //! Draws one joined result as a JPEG: the frame (or a blank canvas for a privacy camera), the
-//! skeleton, and an overlay with the camera id, fps and end-to-end latency. Done once per camera
+//! skeletons (a palette and a track id label per person), and an overlay with the camera id, fps and end-to-end latency. Done once per camera
 //! and frame, whatever the number of viewers.
 //!
 //! Codecs (measured by `examples/render_bench.rs`, README "Cloud service"): frames from the edge
@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 
 use image::ImageFormat;
-use pose_shared::draw::{Canvas, DEFAULT_PALETTE, draw_pose};
+use pose_shared::draw::{Canvas, draw_person};
 use pose_shared::font::{draw_text, text_size};
 
 use crate::join::Joined;
@@ -159,8 +159,9 @@ pub fn draw(j: &Joined, caption: &str, quality: u8) -> Result<Rendered, RenderEr
     };
     if let Some(mut canvas) = Canvas::new(width, height, &mut rgb) {
         if let Some(k) = &j.keypoints {
+            // Each person in colours of its own, its track id above the head.
             for pose in &k.poses {
-                draw_pose(&mut canvas, &pose.landmarks, &DEFAULT_PALETTE);
+                draw_person(&mut canvas, pose);
             }
         }
         // 2 font pixels per image pixel at 320 wide, scaled with the frame, at least 1.
@@ -190,6 +191,7 @@ pub fn draw(j: &Joined, caption: &str, quality: u8) -> Result<Rendered, RenderEr
 mod tests {
     use std::sync::Arc;
 
+    use pose_shared::draw::{DEFAULT_PALETTE, person_palette};
     use pose_shared::frame::FrameMeta;
     use pose_shared::{CameraId, KeypointMessage};
 
@@ -213,12 +215,14 @@ mod tests {
     fn joined(frame: Option<Vec<u8>>, k: Option<KeypointMessage>) -> Joined {
         Joined {
             camera_id: CameraId::new("cam-r").unwrap(),
+            run: 1,
             seq: 7,
             capture_ts_us: 1,
             frame: frame.map(|jpeg| {
                 Arc::new(FrameMessage {
                     meta: FrameMeta {
                         camera_id: CameraId::new("cam-r").unwrap(),
+                        run: 1,
                         seq: 7,
                         capture_ts_us: 1,
                         width: 320,
@@ -264,6 +268,67 @@ mod tests {
             count_near(img.as_raw(), [255, 255, 255]) > 30,
             "overlay text drawn"
         );
+    }
+
+    #[test]
+    fn each_person_is_drawn_in_its_own_colours_with_its_track_id() {
+        // Two people side by side: track 1 on the left half, track 3 on the right half.
+        let mut k = keypoints();
+        let mut second = k.poses[0].clone();
+        for lm in &mut k.poses[0].landmarks {
+            lm.x *= 0.5;
+        }
+        for lm in &mut second.landmarks {
+            lm.x = 0.5 + lm.x * 0.5;
+        }
+        second.track_id = 3;
+        k.poses.push(second);
+        let r = render(
+            &joined(Some(jpeg(320, 240)), Some(k)),
+            Overlay {
+                fps: 0.0,
+                latency_ms: 0.0,
+            },
+            95,
+        )
+        .unwrap();
+        let img = image::load_from_memory(&r.jpeg).unwrap().into_rgb8();
+        let (w, h) = img.dimensions();
+        let half = |right: bool| -> Vec<u8> {
+            (0..h)
+                .flat_map(|y| (0..w).map(move |x| (x, y)))
+                .filter(|&(x, _)| (x >= w / 2) == right)
+                .flat_map(|(x, y)| img.get_pixel(x, y).0)
+                .collect()
+        };
+        let (left_half, right_half) = (half(false), half(true));
+        let three = person_palette(3);
+        assert_ne!(three, DEFAULT_PALETTE);
+        for (side, colour) in [("left", three.left), ("right", three.right)] {
+            assert!(
+                count_near(&right_half, colour) > 30,
+                "track 3's {side} side is drawn in its colour"
+            );
+            assert!(
+                count_near(&left_half, colour) < 5,
+                "track 1 is not drawn in track 3's {side} colour"
+            );
+        }
+        assert!(count_near(&left_half, DEFAULT_PALETTE.left) > 30);
+        assert!(count_near(&right_half, DEFAULT_PALETTE.left) < 5);
+        // The labels: "#1" and "#3" above the heads (nose at y = 0.15 · 240 = 36), in the
+        // person's left colour, on dark boxes.
+        let band = |x0: u32, x1: u32, colour: [u8; 3]| {
+            (14..34)
+                .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+                .filter(|&(x, y)| {
+                    let p = img.get_pixel(x, y).0;
+                    p.iter().zip(colour).all(|(&a, b)| a.abs_diff(b) <= 40)
+                })
+                .count()
+        };
+        assert!(band(40, 120, DEFAULT_PALETTE.left) >= 10, "label #1");
+        assert!(band(200, 280, three.left) >= 10, "label #3");
     }
 
     #[test]

@@ -163,11 +163,13 @@ mod tests {
         let camera_id = CameraId::new(camera).unwrap();
         Joined {
             camera_id: camera_id.clone(),
+            run: 1,
             seq,
             capture_ts_us: now_us(),
             frame: Some(Arc::new(FrameMessage {
                 meta: FrameMeta {
                     camera_id,
+                    run: 1,
                     seq,
                     capture_ts_us: now_us(),
                     width: w,

@@ -23,12 +23,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use pose_shared::CameraId;
 use pose_shared::time::now_us;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use serde::Deserialize;
-use std::sync::atomic::AtomicU64;
 use tokio::sync::mpsc;
 
 use crate::export::{ExportRequest, export};
@@ -344,86 +344,88 @@ pub fn annotate(s: &AppState, cameras: Vec<crate::hub::CameraInfo>) -> serde_jso
     serde_json::Value::Array(list)
 }
 
-/// `text` (the service's `/metrics` document) with replay's families added before its `# EOF`:
-/// retained range per camera and topic kind, replays running and refused, exports, frames drawn
-/// and skipped. Built at each scrape from the replay state.
-pub fn append_metrics(s: &AppState, text: String) -> String {
-    let Some(r) = s.replay.get() else { return text };
-    type Labels = Vec<(String, String)>;
-    let mut reg = Registry::default();
-    let start = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    let end = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    for (id, _) in s.hub.feeds() {
-        let Some(range) = r.retained.of(id.as_str()) else {
-            continue;
-        };
-        for (kind, shown) in [("frames", range.frames), ("keypoints", range.keypoints)] {
-            if let Some(shown) = shown {
-                let l = vec![
-                    ("camera".to_owned(), id.to_string()),
-                    ("kind".to_owned(), kind.to_owned()),
-                ];
-                start.get_or_create(&l).set(shown.from_ms as f64 / 1e3);
-                end.get_or_create(&l).set(shown.to_ms as f64 / 1e3);
+/// Replay's figures for `/metrics`, read from the replay state at each scrape: retained range
+/// per camera and topic kind, replays running and refused, exports, frames drawn and skipped.
+/// Registered in the service's one registry by `app.rs`.
+pub struct ReplayCollector {
+    pub replays: Arc<Replays>,
+    pub hub: Arc<crate::hub::Hub>,
+}
+
+impl std::fmt::Debug for ReplayCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplayCollector")
+    }
+}
+
+impl Collector for ReplayCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let r = &self.replays;
+        let ranges: Vec<_> = self
+            .hub
+            .feeds()
+            .into_iter()
+            .filter_map(|(id, _)| r.retained.of(id.as_str()).map(|range| (id, range)))
+            .collect();
+        for (name, help, start) in [
+            (
+                "pose_cloud_retained_start_seconds",
+                "Capture time (Unix seconds) of the oldest message Kafka retains in the camera's partition, by camera and topic kind.",
+                true,
+            ),
+            (
+                "pose_cloud_retained_end_seconds",
+                "Capture time (Unix seconds) of the newest message in the camera's partition, by camera and topic kind.",
+                false,
+            ),
+        ] {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (id, range) in &ranges {
+                for (kind, shown) in [("frames", &range.frames), ("keypoints", &range.keypoints)] {
+                    let Some(shown) = shown else { continue };
+                    let ms = if start { shown.from_ms } else { shown.to_ms };
+                    let labels = [("camera", id.to_string()), ("kind", kind.to_owned())];
+                    ConstGauge::new(ms as f64 / 1e3).encode(metric.encode_family(&labels)?)?;
+                }
             }
         }
-    }
-    reg.register(
-        "pose_cloud_retained_start_seconds",
-        "Capture time (Unix seconds) of the oldest message Kafka retains in the camera's partition, by camera and topic kind.",
-        start,
-    );
-    reg.register(
-        "pose_cloud_retained_end_seconds",
-        "Capture time (Unix seconds) of the newest message in the camera's partition, by camera and topic kind.",
-        end,
-    );
-    let active = Gauge::<i64>::default();
-    active.set(r.active() as i64);
-    reg.register(
-        "pose_cloud_replays_active",
-        "Replays and exports running now.",
-        active,
-    );
-    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    /// (name, help, (outcome, value) samples) of one counter family.
-    type CounterFamily<'a> = (&'a str, &'a str, Vec<(&'a str, u64)>);
-    let counters: [CounterFamily; 3] = [
-        (
-            "pose_cloud_replays",
-            "Replays started, and replays or exports refused (replay.max_concurrent).",
-            vec![
-                ("started", g(&r.stats.started)),
-                ("refused", g(&r.stats.refused)),
-            ],
-        ),
-        (
+        let metric = encoder.encode_descriptor(
+            "pose_cloud_replays_active",
+            "Replays and exports running now.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(r.active() as i64).encode(metric)?;
+        let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        for (name, help, samples) in [
+            (
+                "pose_cloud_replays",
+                "Replays started, and replays or exports refused (replay.max_concurrent).",
+                vec![
+                    ("started", g(&r.stats.started)),
+                    ("refused", g(&r.stats.refused)),
+                ],
+            ),
+            (
+                "pose_cloud_replay_frames",
+                "Replayed frames drawn, and joined frames not drawn (over replay.max_fps, or behind a slow viewer).",
+                vec![
+                    ("drawn", g(&r.stats.frames_drawn)),
+                    ("skipped", g(&r.stats.frames_skipped)),
+                ],
+            ),
+        ] {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (outcome, n) in samples {
+                ConstCounter::new(n).encode(metric.encode_family(&[("outcome", outcome)])?)?;
+            }
+        }
+        let metric = encoder.encode_descriptor(
             "pose_cloud_exports",
             "Exports started.",
-            vec![("", g(&r.stats.exports))],
-        ),
-        (
-            "pose_cloud_replay_frames",
-            "Replayed frames drawn, and joined frames not drawn (over replay.max_fps, or behind a slow viewer).",
-            vec![
-                ("drawn", g(&r.stats.frames_drawn)),
-                ("skipped", g(&r.stats.frames_skipped)),
-            ],
-        ),
-    ];
-    for (name, help, samples) in counters {
-        let family = Family::<Labels, Counter>::default();
-        for (outcome, n) in samples {
-            let labels = if outcome.is_empty() {
-                Vec::new()
-            } else {
-                vec![("outcome".to_owned(), outcome.to_owned())]
-            };
-            family.get_or_create(&labels).inc_by(n);
-        }
-        reg.register(name, help, family);
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(g(&r.stats.exports)).encode(metric)
     }
-    let ours = pose_shared::metrics::encode(&reg);
-    let head = text.strip_suffix("# EOF\n").unwrap_or(&text);
-    format!("{head}{ours}")
 }

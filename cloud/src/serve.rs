@@ -126,6 +126,8 @@ pub struct AppState {
     pub instance: u64,
     /// Where the other instances of the group show their cameras (set with `http.public_url`).
     pub directory: std::sync::OnceLock<Arc<Directory>>,
+    /// The last events of each camera (`pose.events`, events.rs).
+    pub events: Arc<crate::events::EventStore>,
     /// Replay and export from Kafka's retention (`replay_http.rs`); unset: those routes answer 503.
     pub replay: std::sync::OnceLock<Arc<crate::replay::Replays>>,
 }
@@ -136,8 +138,9 @@ impl AppState {
         let hub = Arc::new(Hub::default());
         let consume = Arc::new(ConsumeStats::default());
         let join = Arc::default();
+        let events = Arc::new(crate::events::EventStore::default());
         Arc::new(Self {
-            telemetry: Telemetry::new(&hub, &consume, &join),
+            telemetry: Telemetry::new(&hub, &consume, &join, &events),
             hub,
             consume,
             join,
@@ -145,6 +148,7 @@ impl AppState {
             shutdown,
             instance: pose_shared::time::now_us(),
             directory: std::sync::OnceLock::new(),
+            events,
             replay: std::sync::OnceLock::new(),
         })
     }
@@ -169,7 +173,9 @@ pub fn app(state: Arc<AppState>, auth: Option<Arc<Credentials>>) -> Router {
     let mut protected = Router::new()
         .route("/", get(|| async { Html(VIEWER_HTML) }))
         .route("/api/cameras", get(cameras))
+        .route("/api/schema/keypoints.json", get(keypoints_schema))
         .route("/api/frames", get(frames_ws))
+        .route("/api/cameras/{id}/events", get(crate::events::events_api))
         .route("/metrics", get(metrics))
         .merge(crate::replay_http::routes())
         .merge(camera_routes);
@@ -201,6 +207,14 @@ async fn cameras(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             &s,
             s.hub.cameras(Instant::now()),
         )),
+    )
+}
+
+/// The JSON Schema of the keypoint JSON that `/api/cameras/{id}/keypoints` sends.
+async fn keypoints_schema() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/schema+json")],
+        pose_shared::schema::KEYPOINTS_SCHEMA_JSON,
     )
 }
 
@@ -456,7 +470,5 @@ async fn keypoints_sse(
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let (content_type, text) = s.telemetry.render();
-    // Replay's own registry (issue 16), appended before the document's end.
-    let text = crate::replay_http::append_metrics(&s, text);
     ([(header::CONTENT_TYPE, content_type)], text)
 }

@@ -67,10 +67,11 @@ fn msg_camera(m: &Incoming) -> &pose_shared::CameraId {
     }
 }
 
-fn msg_seq(m: &Incoming) -> u64 {
+/// `(run, seq)` of a message.
+fn msg_seq(m: &Incoming) -> (u64, u64) {
     match m {
-        Incoming::Keypoints(k) => k.seq,
-        Incoming::Frame(f) => f.meta.seq,
+        Incoming::Keypoints(k) => (k.run, k.seq),
+        Incoming::Frame(f) => (f.meta.run, f.meta.seq),
     }
 }
 
@@ -115,16 +116,18 @@ pub async fn run(
                 if let Incoming::Keypoints(k) = &msg {
                     // Downstream web consumers get every keypoint message, joined or not.
                     let feed = state.hub.feed(&k.camera_id);
+                    feed.note_people(k.poses.len());
                     if feed.keypoints.receiver_count() > 0 {
                         let _ = feed.keypoints.send(Arc::from(k.to_json().to_string()));
                     }
                 }
-                let (restarts, seq) = (joiner.stats().new_run, msg_seq(&msg));
+                let (restarts, (run, seq)) = (joiner.stats().new_run, msg_seq(&msg));
                 let camera = msg_camera(&msg).clone();
                 joiner.push(msg, Instant::now(), &mut out);
                 if joiner.stats().new_run != restarts {
-                    info!(%camera, seq, restarts_total = joiner.stats().new_run,
-                        "edge restarted (seq went back with a later capture time): joining its new run");
+                    info!(%camera, run, seq, restarts_total = joiner.stats().new_run,
+                        "edge restarted (a new run id, or for a version-1 edge a seq that went \
+                         back with a later capture time): joining its new run");
                 }
             }
             _ = tick.tick() => {

@@ -108,6 +108,7 @@ async fn bad_input_is_counted_by_reason_and_good_input_is_shown() {
     let now = pose_shared::time::now_us();
     let good_meta = |camera: &str, seq: u64, w: u32, h: u32| FrameMeta {
         camera_id: CameraId::new(camera).unwrap(),
+        run: common::TEST_RUN,
         seq,
         capture_ts_us: now + seq * 33_333,
         width: w,

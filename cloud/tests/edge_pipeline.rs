@@ -134,6 +134,11 @@ async fn video_with_a_person_reaches_both_topics_joinable() {
             "seq {seq}: same capture time on both topics"
         );
         assert!(k.frame_published);
+        // Wire version 2: the edge process's run id on both topics (the edge ran in this process).
+        let run = pose_edge::run_id::current();
+        assert_ne!(run, 0);
+        assert_eq!((k.run, f.meta.run), (run, run), "seq {seq}: the run id");
+        assert_eq!(k.schema_version(), 2);
         assert_eq!(
             (k.width, k.height),
             (176, 144),
@@ -145,6 +150,7 @@ async fn video_with_a_person_reaches_both_topics_joinable() {
         assert_eq!((f.meta.width, f.meta.height), (160, 131));
         if let Some(p) = k.poses.first() {
             with_pose += 1;
+            assert_eq!(p.track_id, 1, "the single tracked person is track 1");
             // Plausible: a face in the upper part of the frame, shoulders below the nose.
             let (nose, ls, rs) = (p.landmarks[0], p.landmarks[11], p.landmarks[12]);
             assert!(

@@ -1,7 +1,7 @@
 //! A camera's edge restarts (a Pi reboot, `systemctl restart`) while `pose-cloud` keeps running:
 //! the real `pose-edge` and `pose-cloud` binaries through the real broker.
 //!
-//! A new edge process counts `seq` from 0 again. Expected (README "Cloud service"): the camera
+//! A new edge process counts `seq` from 0 again, under a new random run id (wire v2). Expected (README "Cloud service"): the camera
 //! is live again, with the new run's frames shown, within 2 s of the new run's first frame; the
 //! cloud counts the restart; and once the edge stops for good the camera is `stalled`, then
 //! `offline`, with the age of its last frame, within a few seconds. Before issue 14 the cloud
@@ -173,6 +173,23 @@ async fn a_restarted_edge_is_shown_again_within_two_seconds() {
     let s = setup("edge_restart").await;
     let mut edge = first_run(&s, CAMERA);
 
+    // The edge writes wire version 2: its run id is in every keypoint event.
+    let run_of = |s: &Setup| -> u64 {
+        let events = common::sse_keypoints(s.cloud.port, CAMERA, 1, Duration::from_secs(10));
+        let e = events.first().expect("a keypoint event");
+        assert_eq!(e["schema_version"], 2, "{e}");
+        assert!(
+            e["poses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["track_id"] == 1),
+            "{e}"
+        );
+        e["run"].as_u64().expect("a run id")
+    };
+    let run1 = run_of(&s);
+
     // systemctl restart: SIGTERM, then a new process.
     let (status, _) = edge.stop();
     assert!(status.success());
@@ -188,6 +205,12 @@ async fn a_restarted_edge_is_shown_again_within_two_seconds() {
         1.0,
         "{:?}",
         join_metrics(s.cloud.port)
+    );
+    // The new process drew a run id of its own.
+    let run2 = run_of(&s);
+    assert!(
+        run1 != 0 && run2 != 0 && run1 != run2,
+        "runs {run1} and {run2}"
     );
 
     // The edge stops for good: stalled, then offline, with the age of the last frame.

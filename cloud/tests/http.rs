@@ -79,6 +79,27 @@ async fn routes_answer() {
     .unwrap();
     assert!(status.contains("200"), "{status}");
     assert!(String::from_utf8_lossy(&body).contains("\"id\":\"cam-1\""));
+    assert!(
+        String::from_utf8_lossy(&body).contains("\"people\":0"),
+        "people in view, 0 before any keypoints"
+    );
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        get(
+            addr,
+            "/api/schema/keypoints.json",
+            1 << 20,
+            Duration::from_secs(2),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(status.contains("200"), "{status}");
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("content-type: application/schema+json"),
+        "{text}"
+    );
+    assert!(text.ends_with(pose_shared::schema::KEYPOINTS_SCHEMA_JSON));
     let (status, body) = tokio::task::spawn_blocking(move || {
         get(
             addr,

@@ -13,6 +13,9 @@ use pose_edge::publish::Publisher;
 use pose_shared::frame::FrameMeta;
 use pose_shared::{CameraId, KeypointMessage, Landmark, Pose};
 
+/// The run id of the publishing "edge".
+const RUN: u64 = 0x0001_0203_0405;
+
 fn keypoints(cam: &str, seq: u64, frame_published: bool) -> KeypointMessage {
     let landmarks = std::array::from_fn(|i| Landmark {
         x: 0.3 + 0.01 * i as f32,
@@ -23,6 +26,7 @@ fn keypoints(cam: &str, seq: u64, frame_published: bool) -> KeypointMessage {
     });
     KeypointMessage {
         camera_id: CameraId::new(cam).unwrap(),
+        run: RUN,
         seq,
         capture_ts_us: pose_shared::time::now_us(),
         inference_us: 10_000,
@@ -30,8 +34,10 @@ fn keypoints(cam: &str, seq: u64, frame_published: bool) -> KeypointMessage {
         height: 48,
         frame_published,
         poses: vec![Pose {
+            track_id: 1,
             score: 0.9,
             landmarks,
+            world_landmarks: None,
         }],
     }
 }
@@ -56,6 +62,7 @@ async fn joins_through_the_broker() {
     let frame = |seq: u64| {
         let meta = FrameMeta {
             camera_id: cam_a.clone(),
+            run: RUN,
             seq,
             capture_ts_us: pose_shared::time::now_us(),
             width: 64,

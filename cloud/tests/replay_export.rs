@@ -128,6 +128,7 @@ fn keypoints(camera: &str, seq: u64, ts: u64, frame_published: bool) -> Keypoint
     });
     KeypointMessage {
         camera_id: CameraId::new(camera).unwrap(),
+        run: pose_shared::fixtures::RUN,
         seq,
         capture_ts_us: ts,
         inference_us: 15_000,
@@ -135,8 +136,10 @@ fn keypoints(camera: &str, seq: u64, ts: u64, frame_published: bool) -> Keypoint
         height: 240,
         frame_published,
         poses: vec![Pose {
+            track_id: 1,
             score: 0.9,
             landmarks,
+            world_landmarks: None,
         }],
     }
 }
@@ -160,6 +163,7 @@ fn publish(p: &Publisher, camera: &str, t0: u64, seqs: std::ops::Range<u64>, wit
         if with_frames {
             let meta = FrameMeta {
                 camera_id: CameraId::new(camera).unwrap(),
+                run: pose_shared::fixtures::RUN,
                 seq,
                 capture_ts_us: ts,
                 width: 320,
@@ -188,6 +192,7 @@ fn go_live(
             let ts = now_us();
             let meta = FrameMeta {
                 camera_id: CameraId::new(&camera).unwrap(),
+                run: pose_shared::fixtures::RUN,
                 seq,
                 capture_ts_us: ts,
                 width: 320,

@@ -15,6 +15,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 
 const N: u64 = 150;
+/// The run id of the publishing "edge" (the fixture's).
+const RUN: u64 = pose_shared::fixtures::RUN;
 
 /// The shared fixture, with landmarks that differ per seq (so a mixed-up message shows).
 fn keypoints(camera: &CameraId, seq: u64) -> KeypointMessage {
@@ -85,6 +87,7 @@ async fn everything_published_arrives_in_order_per_camera() {
             let bytes = jpeg(seq);
             let meta = FrameMeta {
                 camera_id: cam.clone(),
+                run: RUN,
                 seq,
                 capture_ts_us: kp.capture_ts_us,
                 width: 32,
@@ -157,6 +160,7 @@ async fn bad_messages_are_counted_and_skipped() {
     let cam = CameraId::new("cam-bad").unwrap();
     let good_meta = |seq| FrameMeta {
         camera_id: cam.clone(),
+        run: RUN,
         seq,
         capture_ts_us: 1,
         width: 32,

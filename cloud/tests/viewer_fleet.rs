@@ -75,6 +75,7 @@ fn publish(
                 let ts = now_us();
                 let meta = FrameMeta {
                     camera_id: pose_shared::CameraId::new(&id).unwrap(),
+                    run: common::TEST_RUN,
                     seq,
                     capture_ts_us: ts,
                     width: 320,

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod pose;
 pub mod publish;
+pub mod run_id;
 pub mod service;
 pub mod source;
 pub mod state;

@@ -166,6 +166,7 @@ fn publish_jpeg(
         Ok((bytes, width, height)) => {
             let meta = FrameMeta {
                 camera_id: camera_id.clone(),
+                run: crate::run_id::current(),
                 seq: frame.seq,
                 capture_ts_us: frame.capture_ts_us,
                 width,
@@ -206,11 +207,13 @@ fn inference_stage(
                         .map_err(|e| e.to_string())
                 });
             match result {
-                // Every tracked person, in track order. Wire format v2: `people[i].track_id` and
-                // `people[i].world` belong to `poses[i]`.
+                // Every tracked person, in track order, with their track id. World landmarks
+                // are in `p.world` (metres, hip-centred) for when the edge sends them.
                 Ok(people) => poses.extend(people.iter().map(|p| pose_shared::Pose {
+                    track_id: p.track_id,
                     score: p.pose.score,
                     landmarks: p.pose.landmarks,
+                    world_landmarks: None,
                 })),
                 Err(e) => {
                     if let Some(n) = note(&stats.inference_errors) {
@@ -227,6 +230,7 @@ fn inference_stage(
         stats.poses.inc_by(poses.len() as u64);
         let msg = KeypointMessage {
             camera_id: camera_id.clone(),
+            run: crate::run_id::current(),
             seq: frame.seq,
             capture_ts_us: frame.capture_ts_us,
             inference_us: u32::try_from(spent.as_micros()).unwrap_or(u32::MAX),

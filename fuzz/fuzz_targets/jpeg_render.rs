@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let camera_id = CameraId::new("fuzz").expect("valid id");
     let meta = FrameMeta {
         camera_id: camera_id.clone(),
+        run: 1,
         seq: 1,
         capture_ts_us: 1,
         width: 1 + u32::from(*w) * 4,
@@ -28,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let joined = Joined {
         camera_id,
+        run: 1,
         seq: 1,
         capture_ts_us: 1,
         frame: Some(Arc::new(FrameMessage {

@@ -1,7 +1,10 @@
 //! Draws a pose skeleton into an RGB8 buffer: left and right in their own colours, joints shaded
-//! by visibility. No dependencies, so the edge (annotated images) and the cloud (video) share it.
+//! by visibility; with several people, each in colours of its own ([`person_palette`]) and its
+//! track id next to the head ([`draw_person`]). No dependencies, so the edge (annotated images)
+//! and the cloud (video) share it.
 
-use crate::keypoints::Landmark;
+use crate::font::{draw_text, text_size};
+use crate::keypoints::{Landmark, Pose};
 use crate::skeleton::{EDGES, Side, edge_side, landmark_side};
 
 /// Colours of the skeleton (RGB).
@@ -18,6 +21,32 @@ pub const DEFAULT_PALETTE: Palette = Palette {
     right: [0, 200, 255],
     centre: [255, 255, 255],
 };
+
+/// (left, right) colours of the people after the first: 10 colours picked to be far apart from
+/// each other and from the first person's orange and cyan (at least 176 in summed RGB distance),
+/// each bright enough to show on video.
+const PERSON_COLOURS: [([u8; 3], [u8; 3]); 5] = [
+    ([191, 0, 255], [48, 0, 191]),
+    ([48, 191, 0], [128, 255, 128]),
+    ([191, 0, 0], [128, 128, 255]),
+    ([191, 255, 0], [255, 191, 128]),
+    ([255, 0, 128], [0, 255, 64]),
+];
+
+/// The colours of the person with `track_id`: track 0 (untracked) and 1 (the single tracked
+/// person of `pose-edge`) get [`DEFAULT_PALETTE`]; each further id one of 5 more pairs in turn
+/// (ids 2 and 7 share one), so that sides stay apart and people stay apart.
+pub fn person_palette(track_id: u32) -> Palette {
+    if track_id <= 1 {
+        return DEFAULT_PALETTE;
+    }
+    let (left, right) = PERSON_COLOURS[(track_id as usize - 2) % PERSON_COLOURS.len()];
+    Palette {
+        left,
+        right,
+        centre: DEFAULT_PALETTE.centre,
+    }
+}
 
 impl Palette {
     pub fn colour(&self, side: Side) -> [u8; 3] {
@@ -139,6 +168,48 @@ pub fn draw_pose(canvas: &mut Canvas<'_>, landmarks: &[Landmark], palette: &Pale
     }
 }
 
+/// Landmarks of the head (nose, eyes, ears, mouth): the track id is written above them.
+const HEAD: std::ops::RangeInclusive<usize> = 0..=10;
+
+/// Draws one person: the skeleton in [`person_palette`] of its track id, then the id (`#3`) in its
+/// colour on a dark box just above the highest visible head landmark. Untracked poses (id 0) and
+/// poses whose head is not visible get no label.
+pub fn draw_person(canvas: &mut Canvas<'_>, pose: &Pose) {
+    let palette = person_palette(pose.track_id);
+    draw_pose(canvas, &pose.landmarks, &palette);
+    if pose.track_id == 0 {
+        return;
+    }
+    let (w, h) = (canvas.width as f32, canvas.height as f32);
+    let head: Vec<(f32, f32)> = pose.landmarks[HEAD]
+        .iter()
+        .filter(|lm| lm.visibility >= MIN_VISIBILITY && lm.x.is_finite() && lm.y.is_finite())
+        .map(|lm| (lm.x * w, lm.y * h))
+        .collect();
+    if head.is_empty() {
+        return;
+    }
+    let cx = head.iter().map(|p| p.0).sum::<f32>() / head.len() as f32;
+    let top = head.iter().map(|p| p.1).fold(f32::INFINITY, f32::min);
+    if !(cx.abs() < 1e6 && top.abs() < 1e6) {
+        return;
+    }
+    let label = format!("#{}", pose.track_id);
+    // Same scale as the cloud's overlay text: 2 font pixels per image pixel at 320 wide.
+    let scale = (canvas.width / 160).max(1);
+    let (tw, th) = text_size(&label, scale);
+    let x = cx as i64 - i64::from(tw) / 2;
+    let y = (top - 2.0 * (w.max(h) / 320.0).max(1.0)) as i64 - i64::from(th) - 2;
+    canvas.fill_rect(
+        x - 2,
+        y - 1,
+        i64::from(tw) + 3,
+        i64::from(th) + 1,
+        [0, 0, 0],
+    );
+    draw_text(canvas, x, y, &label, scale, palette.left);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +242,81 @@ mod tests {
         let count = |col: [u8; 3]| rgb.chunks(3).filter(|p| near(p, col)).count();
         assert!(count(DEFAULT_PALETTE.left) > 20);
         assert!(count(DEFAULT_PALETTE.right) > 20);
+    }
+
+    fn distance(a: [u8; 3], b: [u8; 3]) -> u32 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, y)| u32::from(x.abs_diff(y)))
+            .sum()
+    }
+
+    #[test]
+    fn each_person_has_colours_of_its_own_and_sides_stay_apart() {
+        assert_eq!(person_palette(0), DEFAULT_PALETTE);
+        assert_eq!(person_palette(1), DEFAULT_PALETTE);
+        let palettes: Vec<Palette> = (1..=6).map(person_palette).collect();
+        for (i, p) in palettes.iter().enumerate() {
+            assert!(distance(p.left, p.right) >= 150, "person {}: sides", i + 1);
+            for (j, q) in palettes.iter().enumerate().skip(i + 1) {
+                for (a, b) in [
+                    (p.left, q.left),
+                    (p.right, q.right),
+                    (p.left, q.right),
+                    (p.right, q.left),
+                ] {
+                    assert!(
+                        distance(a, b) >= 150,
+                        "people {} and {}: {a:?} vs {b:?}",
+                        i + 1,
+                        j + 1
+                    );
+                }
+            }
+        }
+        // The pairs repeat after 5 further people.
+        assert_eq!(person_palette(2), person_palette(7));
+    }
+
+    #[test]
+    fn a_person_gets_its_track_id_above_the_head() {
+        let (w, h) = (160u32, 160u32);
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        let mut c = Canvas::new(w, h, &mut rgb).unwrap();
+        let landmarks: [Landmark; 33] = standing().try_into().unwrap();
+        let pose = Pose {
+            track_id: 3,
+            score: 0.9,
+            landmarks,
+            world_landmarks: None,
+        };
+        draw_person(&mut c, &pose);
+        let colour = person_palette(3).left;
+        // The nose is at y = 0.1 · 160 = 16: the label sits in the rows above it.
+        let lit_above = (0..14u32)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let i = ((y * w + x) * 3) as usize;
+                distance([rgb[i], rgb[i + 1], rgb[i + 2]], colour) <= 24
+            })
+            .count();
+        assert!(lit_above >= 10, "{lit_above} label pixels above the head");
+        // No label without a track, nor without a visible head.
+        for (track_id, head_visibility) in [(0, 0.99), (4, 0.0)] {
+            let mut rgb = vec![0u8; (w * h * 3) as usize];
+            let mut c = Canvas::new(w, h, &mut rgb).unwrap();
+            let mut pose = pose.clone();
+            pose.track_id = track_id;
+            for lm in &mut pose.landmarks[HEAD] {
+                lm.visibility = head_visibility;
+            }
+            draw_person(&mut c, &pose);
+            let top_lit = rgb[..(12 * w * 3) as usize]
+                .iter()
+                .filter(|&&b| b != 0)
+                .count();
+            assert_eq!(top_lit, 0, "track {track_id}: nothing drawn above the head");
+        }
     }
 
     #[test]

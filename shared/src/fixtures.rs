@@ -20,16 +20,24 @@ pub fn standing_pose() -> Pose {
         presence: 1.0,
     });
     Pose {
+        track_id: 1,
         score: 0.9,
         landmarks,
+        world_landmarks: None,
     }
 }
 
-/// A keypoint message of camera `camera` (panics on an invalid id: fixtures take literals) with
-/// one [`standing_pose`], for a 640×480 frame that was published.
+/// The run id of [`keypoint_message`]: one edge process that never restarts (below 2^53, as the
+/// edge draws them).
+pub const RUN: u64 = 0x7E57_ED00_0001;
+
+/// A version-2 keypoint message of camera `camera` (panics on an invalid id: fixtures take
+/// literals), run [`RUN`], with one [`standing_pose`] (track 1), for a 640×480 frame that was
+/// published. Set `run` to 0 for what a version-1 edge sends.
 pub fn keypoint_message(camera: &str, seq: u64, capture_ts_us: u64) -> KeypointMessage {
     KeypointMessage {
         camera_id: CameraId::new(camera).expect("fixtures use valid camera ids"),
+        run: RUN,
         seq,
         capture_ts_us,
         inference_us: 20_000,

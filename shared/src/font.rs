@@ -1,4 +1,5 @@
-//! A 3×5 pixel bitmap font for overlays (camera ids, fps, latency), scaled by whole pixels.
+//! A 3×5 pixel bitmap font for overlays (camera ids, fps, latency, track ids), scaled by whole
+//! pixels.
 //!
 //! Each glyph is 5 rows of 3 bits, most significant bit on the left. Letters are drawn as
 //! capitals; characters without a glyph are drawn as a solid block.
@@ -52,6 +53,7 @@ const fn glyph(c: char) -> [u8; 5] {
         '%' => [0b101, 0b001, 0b010, 0b100, 0b101],
         '(' => [0b001, 0b010, 0b010, 0b010, 0b001],
         ')' => [0b100, 0b010, 0b010, 0b010, 0b100],
+        '#' => [0b101, 0b111, 0b101, 0b111, 0b101],
         ' ' => [0; 5],
         _ => [0b111; 5],
     }

@@ -1,13 +1,15 @@
 //! The frame message: the Kafka value is the plain JPEG; its metadata travels in Kafka headers.
 //!
 //! Header values are ASCII decimal strings (and the camera id as is), so that any Kafka tool can
-//! show them. `WIRE.md` lists them.
+//! show them. `WIRE.md` lists them. Version 2 adds the `run` header; version-1 headers (no run)
+//! are still read, with run 0.
 
-use crate::SCHEMA_VERSION;
 use crate::camera::{CameraId, CameraIdError};
+use crate::keypoints::{SCHEMA_VERSION_V1, SCHEMA_VERSION_V2};
 
 pub const HEADER_SCHEMA_VERSION: &str = "schema_version";
 pub const HEADER_CAMERA_ID: &str = "camera_id";
+pub const HEADER_RUN: &str = "run";
 pub const HEADER_SEQ: &str = "seq";
 pub const HEADER_CAPTURE_TS_US: &str = "capture_ts_us";
 pub const HEADER_WIDTH: &str = "width";
@@ -25,6 +27,9 @@ pub const MAX_JPEG_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameMeta {
     pub camera_id: CameraId,
+    /// The edge process's run id, as in [`crate::KeypointMessage::run`]; 0 for a version-1 frame
+    /// (no `run` header), and then [`FrameMeta::to_headers`] writes version 1.
+    pub run: u64,
     /// Same numbering as [`crate::KeypointMessage::seq`]: the join key with the keypoints.
     pub seq: u64,
     /// Capture time, µs since the Unix epoch on the edge's clock.
@@ -41,7 +46,7 @@ pub enum FrameError {
     MissingHeader(&'static str),
     #[error("header {name:?} is invalid: {reason}")]
     InvalidHeader { name: &'static str, reason: String },
-    #[error("unsupported schema version {found} (this decoder reads version {supported})")]
+    #[error("unsupported schema version {found} (this decoder reads versions 1 to {supported})")]
     UnsupportedVersion { found: String, supported: u16 },
     #[error("invalid camera id: {0}")]
     CameraId(#[from] CameraIdError),
@@ -72,17 +77,28 @@ impl FrameError {
 }
 
 impl FrameMeta {
-    /// The Kafka headers of this frame, in a fixed order.
-    pub fn to_headers(&self) -> [(&'static str, String); 7] {
-        [
-            (HEADER_SCHEMA_VERSION, SCHEMA_VERSION.to_string()),
-            (HEADER_CAMERA_ID, self.camera_id.to_string()),
+    /// The Kafka headers of this frame, in a fixed order: version 2 with a `run` header, or
+    /// version 1 without it when `run` is 0.
+    pub fn to_headers(&self) -> Vec<(&'static str, String)> {
+        let version = if self.run == 0 {
+            SCHEMA_VERSION_V1
+        } else {
+            SCHEMA_VERSION_V2
+        };
+        let mut h = Vec::with_capacity(8);
+        h.push((HEADER_SCHEMA_VERSION, version.to_string()));
+        h.push((HEADER_CAMERA_ID, self.camera_id.to_string()));
+        if self.run != 0 {
+            h.push((HEADER_RUN, self.run.to_string()));
+        }
+        h.extend([
             (HEADER_SEQ, self.seq.to_string()),
             (HEADER_CAPTURE_TS_US, self.capture_ts_us.to_string()),
             (HEADER_WIDTH, self.width.to_string()),
             (HEADER_HEIGHT, self.height.to_string()),
             (HEADER_CONTENT_TYPE, CONTENT_TYPE_JPEG.to_owned()),
-        ]
+        ]);
+        h
     }
 
     /// Reads the metadata from Kafka headers (name, value). Unknown headers are ignored; when a
@@ -91,8 +107,8 @@ impl FrameMeta {
     where
         I: IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
     {
-        let mut fields: [Option<&[u8]>; 7] = [None; 7];
-        const NAMES: [&str; 7] = [
+        let mut fields: [Option<&[u8]>; 8] = [None; 8];
+        const NAMES: [&str; 8] = [
             HEADER_SCHEMA_VERSION,
             HEADER_CAMERA_ID,
             HEADER_SEQ,
@@ -100,6 +116,7 @@ impl FrameMeta {
             HEADER_WIDTH,
             HEADER_HEIGHT,
             HEADER_CONTENT_TYPE,
+            HEADER_RUN,
         ];
         for (name, value) in headers {
             if let Some(i) = NAMES.iter().position(|n| *n == name) {
@@ -114,12 +131,16 @@ impl FrameMeta {
             })
         };
         let version = get(0)?;
-        if version != SCHEMA_VERSION.to_string() {
-            return Err(FrameError::UnsupportedVersion {
-                found: version.chars().take(16).collect(),
-                supported: SCHEMA_VERSION,
-            });
-        }
+        let v2 = match version {
+            "1" => false,
+            "2" => true,
+            _ => {
+                return Err(FrameError::UnsupportedVersion {
+                    found: version.chars().take(16).collect(),
+                    supported: SCHEMA_VERSION_V2,
+                });
+            }
+        };
         // Absent content type means JPEG; any other value is a format this version cannot read.
         if fields[6].is_some() && get(6)? != CONTENT_TYPE_JPEG {
             return Err(FrameError::InvalidHeader {
@@ -128,6 +149,20 @@ impl FrameMeta {
             });
         }
         let camera_id = CameraId::new(get(1)?)?;
+        // Version 2 needs a nonzero run; version 1 has none (a stray `run` header is ignored).
+        let run = if v2 {
+            match parse_num::<u64>(NAMES[7], get(7)?)? {
+                0 => {
+                    return Err(FrameError::InvalidHeader {
+                        name: HEADER_RUN,
+                        reason: "run id 0 in a version-2 frame".to_owned(),
+                    });
+                }
+                run => run,
+            }
+        } else {
+            0
+        };
         let seq = parse_num::<u64>(NAMES[2], get(2)?)?;
         let capture_ts_us = parse_num::<u64>(NAMES[3], get(3)?)?;
         let width = parse_num::<u32>(NAMES[4], get(4)?)?;
@@ -137,6 +172,7 @@ impl FrameMeta {
         }
         Ok(Self {
             camera_id,
+            run,
             seq,
             capture_ts_us,
             width,
@@ -180,6 +216,7 @@ mod tests {
     fn meta() -> FrameMeta {
         FrameMeta {
             camera_id: CameraId::new("cam-7").unwrap(),
+            run: 0x1F_0000_0000_0007,
             seq: 42,
             capture_ts_us: 1_764_000_000_000_001,
             width: 320,
@@ -216,7 +253,7 @@ mod tests {
     #[test]
     fn each_missing_header_is_named() {
         let all = headers(&meta());
-        for skip in 0..6 {
+        for skip in 0..7 {
             let h: Vec<_> = all
                 .iter()
                 .enumerate()
@@ -226,15 +263,41 @@ mod tests {
             assert_eq!(parse(&h), Err(FrameError::MissingHeader(all[skip].0)));
         }
         // content_type may be absent.
-        assert!(parse(&all[..6]).is_ok());
+        assert!(parse(&all[..7]).is_ok());
         // A header with a null value counts as empty, not as missing.
         let mut h: Vec<(&str, Option<&[u8]>)> =
             all.iter().map(|(k, v)| (*k, Some(v.as_slice()))).collect();
-        h[2].1 = None;
+        h[3].1 = None;
         assert!(matches!(
             FrameMeta::from_headers(h),
             Err(FrameError::InvalidHeader { name: "seq", .. })
         ));
+    }
+
+    #[test]
+    fn version_1_headers_are_read_with_run_0() {
+        let mut m = meta();
+        m.run = 0;
+        let h = headers(&m);
+        assert_eq!(h[0], (HEADER_SCHEMA_VERSION, b"1".to_vec()));
+        assert!(h.iter().all(|(k, _)| *k != HEADER_RUN), "v1 has no run");
+        assert_eq!(parse(&h).unwrap(), m);
+        // A stray run header in a version-1 frame is ignored.
+        let mut stray = h.clone();
+        stray.push((HEADER_RUN, b"77".to_vec()));
+        assert_eq!(parse(&stray).unwrap().run, 0);
+        // Version 2 names its run; a missing or zero run is rejected.
+        let v2 = headers(&meta());
+        assert_eq!(v2[0], (HEADER_SCHEMA_VERSION, b"2".to_vec()));
+        assert_eq!(v2[2], (HEADER_RUN, meta().run.to_string().into_bytes()));
+        let mut zero = v2.clone();
+        zero[2].1 = b"0".to_vec();
+        assert!(matches!(
+            parse(&zero),
+            Err(FrameError::InvalidHeader { name: "run", .. })
+        ));
+        let no_run: Vec<_> = v2.into_iter().filter(|(k, _)| *k != HEADER_RUN).collect();
+        assert_eq!(parse(&no_run), Err(FrameError::MissingHeader("run")));
     }
 
     #[test]
@@ -249,9 +312,15 @@ mod tests {
             }
             parse(&h)
         };
+        for v in [&b"3"[..], b"0", b"02", b""] {
+            assert!(matches!(
+                with("schema_version", v),
+                Err(FrameError::UnsupportedVersion { .. })
+            ));
+        }
         assert!(matches!(
-            with("schema_version", b"2"),
-            Err(FrameError::UnsupportedVersion { .. })
+            with("run", b"-5"),
+            Err(FrameError::InvalidHeader { name: "run", .. })
         ));
         assert!(matches!(
             with("seq", b"-1"),

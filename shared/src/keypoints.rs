@@ -2,8 +2,10 @@
 //!
 //! The byte layout is fixed and documented in `shared/WIRE.md`: a little-endian `u16` schema
 //! version, then the message body encoded by bincode 2 through serde with [`bincode_config`]
-//! (little-endian, fixed-width integers, no varints). Decoding never panics: every malformed
-//! input gives a [`DecodeError`].
+//! (little-endian, fixed-width integers, no varints). Versions 1 and 2 decode into the same
+//! [`KeypointMessage`] (a version-1 message has `run` 0, track ids from the pose's position and no
+//! world landmarks); [`KeypointMessage::encode`] writes version 2, or version 1 for a message with
+//! `run` 0. Decoding never panics: every malformed input gives a [`DecodeError`].
 
 use std::borrow::Cow;
 
@@ -11,7 +13,6 @@ use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::SCHEMA_VERSION;
 use crate::camera::{CameraId, CameraIdError};
 use crate::skeleton::NUM_LANDMARKS;
 
@@ -19,6 +20,11 @@ use crate::skeleton::NUM_LANDMARKS;
 pub const MAX_POSES: usize = 16;
 /// Largest encoded keypoint message, in bytes (header + [`MAX_POSES`] poses fit well below it).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// The version this crate writes (the run identity, track ids and world landmarks).
+pub const SCHEMA_VERSION_V2: u16 = 2;
+/// The version written by edges before the run identity; still decoded.
+pub const SCHEMA_VERSION_V1: u16 = 1;
 
 /// Bit 0 of the wire `flags` byte: a JPEG with the same camera id and sequence was published to
 /// the frames topic. Other bits are reserved: written as 0, ignored when read.
@@ -48,13 +54,28 @@ pub struct Landmark {
     pub presence: f32,
 }
 
-/// One person: a confidence score in 0..1 and the 33 BlazePose landmarks, indexed like
-/// [`crate::skeleton::LANDMARK_NAMES`].
+/// One world landmark: the model's 3D estimate in metres, origin at the midpoint of the hips,
+/// `x` to the image's right, `y` down, `z` away from the camera. In JSON the array `[x, y, z]`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct WorldLandmark {
+    pub x: f32,
+    pub y: f32,
+    pub z: f32,
+}
+
+/// One person: a track id, a confidence score in 0..1, the 33 BlazePose landmarks indexed like
+/// [`crate::skeleton::LANDMARK_NAMES`], and optionally the same 33 as world landmarks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pose {
+    /// The same person across the messages of one `(camera_id, run)` has the same id; 0 means
+    /// "not tracked". A version-1 message gets the pose's position from 1.
+    pub track_id: u32,
     pub score: f32,
     #[serde(with = "landmarks_json")]
     pub landmarks: [Landmark; NUM_LANDMARKS],
+    /// The model's world landmarks (metres, hip-centred), when the edge sends them.
+    #[serde(with = "world_json")]
+    pub world_landmarks: Option<[WorldLandmark; NUM_LANDMARKS]>,
 }
 
 /// One inferred frame of one camera. Its JSON form (see [`KeypointMessage::to_json`]) is the
@@ -63,6 +84,10 @@ pub struct Pose {
 pub struct KeypointMessage {
     /// The camera, also the Kafka key.
     pub camera_id: CameraId,
+    /// The edge process's random run id (nonzero), so that `(camera_id, run, seq)` is unique
+    /// across edge restarts. 0: no run identity, a version-1 message (and `encode` writes
+    /// version 1).
+    pub run: u64,
     /// Frame sequence number from the camera source, increasing by 1 per captured frame since the
     /// edge process started (gaps mean frames that were captured but not inferred).
     pub seq: u64,
@@ -90,6 +115,9 @@ pub enum EncodeError {
     NonFinite { pose: usize, field: &'static str },
     #[error("bincode encoding failed: {0}")]
     Bincode(String),
+    /// A message with `run` 0 is written as version 1, which cannot carry this.
+    #[error("a message without run id is written as version 1, which cannot carry {0}")]
+    NotV1(&'static str),
 }
 
 /// Why bytes could not be decoded as a keypoint message.
@@ -101,7 +129,7 @@ pub enum DecodeError {
     Truncated(usize),
     #[error("message is {0} bytes; at most {MAX_MESSAGE_BYTES} are allowed")]
     TooLarge(usize),
-    #[error("unsupported schema version {found} (this decoder reads version {supported})")]
+    #[error("unsupported schema version {found} (this decoder reads versions 1 to {supported})")]
     UnsupportedVersion { found: u16, supported: u16 },
     #[error("malformed message: {0}")]
     Malformed(String),
@@ -140,35 +168,72 @@ impl KeypointMessage {
         Ok(out)
     }
 
+    /// The schema version this message is written as: 2, or 1 when it has no run id.
+    pub fn schema_version(&self) -> u16 {
+        if self.run == 0 {
+            SCHEMA_VERSION_V1
+        } else {
+            SCHEMA_VERSION_V2
+        }
+    }
+
     /// Appends the encoded message to `out` (lets a caller reuse one buffer).
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         if self.poses.len() > MAX_POSES {
             return Err(EncodeError::TooManyPoses(self.poses.len()));
         }
         for (i, pose) in self.poses.iter().enumerate() {
-            check_finite(i, pose).map_err(|field| EncodeError::NonFinite { pose: i, field })?;
+            check_finite(pose).map_err(|field| EncodeError::NonFinite { pose: i, field })?;
         }
-        let wire = WireMessage {
-            camera_id: Cow::Borrowed(self.camera_id.as_str()),
-            seq: self.seq,
-            capture_ts_us: self.capture_ts_us,
-            inference_us: self.inference_us,
-            width: self.width,
-            height: self.height,
-            flags: if self.frame_published {
-                FLAG_FRAME_PUBLISHED
-            } else {
-                0
-            },
-            poses: self.poses.iter().map(WirePose::from_pose).collect(),
+        let flags = if self.frame_published {
+            FLAG_FRAME_PUBLISHED
+        } else {
+            0
         };
-        out.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
-        bincode::serde::encode_into_std_write(&wire, out, bincode_config())
-            .map_err(|e| EncodeError::Bincode(e.to_string()))?;
+        let camera_id = Cow::Borrowed(self.camera_id.as_str());
+        let version = self.schema_version();
+        out.extend_from_slice(&version.to_le_bytes());
+        let written = if version == SCHEMA_VERSION_V1 {
+            for (i, pose) in self.poses.iter().enumerate() {
+                if pose.world_landmarks.is_some() {
+                    return Err(EncodeError::NotV1("world landmarks"));
+                }
+                if u32::try_from(i + 1) != Ok(pose.track_id) {
+                    return Err(EncodeError::NotV1(
+                        "a track id other than the pose's position",
+                    ));
+                }
+            }
+            let wire = WireMessageV1 {
+                camera_id,
+                seq: self.seq,
+                capture_ts_us: self.capture_ts_us,
+                inference_us: self.inference_us,
+                width: self.width,
+                height: self.height,
+                flags,
+                poses: self.poses.iter().map(WirePoseV1::from_pose).collect(),
+            };
+            bincode::serde::encode_into_std_write(&wire, out, bincode_config())
+        } else {
+            let wire = WireMessageV2 {
+                camera_id,
+                run: self.run,
+                seq: self.seq,
+                capture_ts_us: self.capture_ts_us,
+                inference_us: self.inference_us,
+                width: self.width,
+                height: self.height,
+                flags,
+                poses: self.poses.iter().map(WirePoseV2::from_pose).collect(),
+            };
+            bincode::serde::encode_into_std_write(&wire, out, bincode_config())
+        };
+        written.map_err(|e| EncodeError::Bincode(e.to_string()))?;
         Ok(())
     }
 
-    /// Decodes a message; never panics, whatever the bytes.
+    /// Decodes a message of version 1 or 2; never panics, whatever the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         match bytes.len() {
             0 => return Err(DecodeError::Empty),
@@ -177,29 +242,23 @@ impl KeypointMessage {
             _ => {}
         }
         let version = u16::from_le_bytes([bytes[0], bytes[1]]);
-        if version != SCHEMA_VERSION {
-            return Err(DecodeError::UnsupportedVersion {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
         let body = &bytes[2..];
-        let (wire, used): (WireMessage<'static>, usize) =
-            bincode::serde::decode_from_slice(body, bincode_config()).map_err(|e| match e {
-                bincode::error::DecodeError::UnexpectedEnd { .. } => {
-                    DecodeError::Truncated(bytes.len())
-                }
-                bincode::error::DecodeError::LimitExceeded => DecodeError::TooLarge(bytes.len()),
-                other => DecodeError::Malformed(other.to_string()),
-            })?;
-        if used != body.len() {
-            return Err(DecodeError::TrailingBytes(body.len() - used));
+        if matches!(version, SCHEMA_VERSION_V1 | SCHEMA_VERSION_V2) {
+            check_lengths(version, body)?;
         }
-        wire.into_message()
+        match version {
+            SCHEMA_VERSION_V1 => decode_body::<WireMessageV1>(body)?.into_message(),
+            SCHEMA_VERSION_V2 => decode_body::<WireMessageV2>(body)?.into_message(),
+            found => Err(DecodeError::UnsupportedVersion {
+                found,
+                supported: SCHEMA_VERSION_V2,
+            }),
+        }
     }
 
     /// The JSON view: the message's fields plus `schema_version`, landmarks as
-    /// `[x, y, z, visibility, presence]` arrays.
+    /// `[x, y, z, visibility, presence]` arrays, world landmarks as `[x, y, z]` arrays or null.
+    /// Its JSON Schema is `shared/schema/keypoints.schema.json`.
     pub fn to_json(&self) -> serde_json::Value {
         #[derive(Serialize)]
         struct View<'a> {
@@ -208,16 +267,63 @@ impl KeypointMessage {
             msg: &'a KeypointMessage,
         }
         serde_json::to_value(View {
-            schema_version: SCHEMA_VERSION,
+            schema_version: self.schema_version(),
             msg: self,
         })
         .unwrap_or(serde_json::Value::Null)
     }
 }
 
-fn check_finite(_pose_index: usize, pose: &Pose) -> Result<(), &'static str> {
+/// Checks the two counts of a body as soon as they are there, before anything is read past them,
+/// so that a forged count is named for what it is (a camera id over 64 bytes, more than
+/// [`MAX_POSES`] poses) whether or not the bytes it claims follow.
+fn check_lengths(version: u16, body: &[u8]) -> Result<(), DecodeError> {
+    let u64_at = |at: usize| -> Option<u64> {
+        let raw = body.get(at..at.checked_add(8)?)?;
+        Some(u64::from_le_bytes(raw.try_into().ok()?))
+    };
+    let Some(id_len) = u64_at(0) else {
+        return Ok(());
+    };
+    let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    if id_len > crate::camera::MAX_CAMERA_ID_LEN as u64 {
+        return Err(DecodeError::CameraId(CameraIdError::TooLong(as_usize(
+            id_len,
+        ))));
+    }
+    // After the id: (run), seq, capture_ts_us (8 each), three u32, the flags byte.
+    let fixed = if version == SCHEMA_VERSION_V1 { 29 } else { 37 };
+    match u64_at(8 + id_len as usize + fixed) {
+        Some(n) if n > MAX_POSES as u64 => Err(DecodeError::TooManyPoses(as_usize(n))),
+        _ => Ok(()),
+    }
+}
+
+/// Decodes a body with bincode, mapping its errors to ours; the whole body must be used.
+fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
+    let total = body.len() + 2;
+    let (wire, used): (T, usize) = bincode::serde::decode_from_slice(body, bincode_config())
+        .map_err(|e| match e {
+            bincode::error::DecodeError::UnexpectedEnd { .. } => DecodeError::Truncated(total),
+            bincode::error::DecodeError::LimitExceeded => DecodeError::TooLarge(total),
+            other => DecodeError::Malformed(other.to_string()),
+        })?;
+    if used != body.len() {
+        return Err(DecodeError::TrailingBytes(body.len() - used));
+    }
+    Ok(wire)
+}
+
+fn check_finite(pose: &Pose) -> Result<(), &'static str> {
     if !pose.score.is_finite() {
         return Err("score");
+    }
+    if let Some(world) = &pose.world_landmarks {
+        for w in world {
+            if !(w.x.is_finite() && w.y.is_finite() && w.z.is_finite()) {
+                return Err("world_landmarks");
+            }
+        }
     }
     for lm in &pose.landmarks {
         for (v, name) in [
@@ -244,10 +350,36 @@ fn dequantize_unit(q: u8) -> f32 {
     f32::from(q) / 255.0
 }
 
-// ----- wire structs: exactly the layout of WIRE.md, field order is the byte order -----
+// ----- wire structs: exactly the layouts of WIRE.md, field order is the byte order -----
 
 #[derive(Serialize, Deserialize)]
-struct WireMessage<'a> {
+struct WireMessageV2<'a> {
+    camera_id: Cow<'a, str>,
+    run: u64,
+    seq: u64,
+    capture_ts_us: u64,
+    inference_us: u32,
+    width: u32,
+    height: u32,
+    flags: u8,
+    poses: Vec<WirePoseV2>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WirePoseV2 {
+    track_id: u32,
+    score: f32,
+    #[serde(with = "tuple33")]
+    landmarks: [WireLandmark; NUM_LANDMARKS],
+    world: Option<WireWorld>,
+}
+
+/// The 33 world landmarks; bincode writes a newtype as its content.
+#[derive(Serialize, Deserialize)]
+struct WireWorld(#[serde(with = "tuple33")] [[f32; 3]; NUM_LANDMARKS]);
+
+#[derive(Serialize, Deserialize)]
+struct WireMessageV1<'a> {
     camera_id: Cow<'a, str>,
     seq: u64,
     capture_ts_us: u64,
@@ -255,11 +387,11 @@ struct WireMessage<'a> {
     width: u32,
     height: u32,
     flags: u8,
-    poses: Vec<WirePose>,
+    poses: Vec<WirePoseV1>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct WirePose {
+struct WirePoseV1 {
     score: f32,
     #[serde(with = "tuple33")]
     landmarks: [WireLandmark; NUM_LANDMARKS],
@@ -274,52 +406,123 @@ struct WireLandmark {
     presence: u8,
 }
 
-impl WirePose {
-    fn from_pose(pose: &Pose) -> Self {
+impl WireLandmark {
+    fn from_landmark(lm: &Landmark) -> Self {
         Self {
-            score: pose.score,
-            landmarks: pose.landmarks.map(|lm| WireLandmark {
-                x: lm.x,
-                y: lm.y,
-                z: lm.z,
-                visibility: quantize_unit(lm.visibility),
-                presence: quantize_unit(lm.presence),
-            }),
+            x: lm.x,
+            y: lm.y,
+            z: lm.z,
+            visibility: quantize_unit(lm.visibility),
+            presence: quantize_unit(lm.presence),
+        }
+    }
+
+    fn to_landmark(self) -> Landmark {
+        Landmark {
+            x: self.x,
+            y: self.y,
+            z: self.z,
+            visibility: dequantize_unit(self.visibility),
+            presence: dequantize_unit(self.presence),
         }
     }
 }
 
-impl WireMessage<'_> {
-    fn into_message(self) -> Result<KeypointMessage, DecodeError> {
-        let camera_id = CameraId::new(self.camera_id.into_owned())?;
-        if self.poses.len() > MAX_POSES {
-            return Err(DecodeError::TooManyPoses(self.poses.len()));
+impl WirePoseV2 {
+    fn from_pose(pose: &Pose) -> Self {
+        Self {
+            track_id: pose.track_id,
+            score: pose.score,
+            landmarks: pose.landmarks.map(|lm| WireLandmark::from_landmark(&lm)),
+            world: pose
+                .world_landmarks
+                .map(|w| WireWorld(w.map(|p| [p.x, p.y, p.z]))),
         }
-        let poses: Vec<Pose> = self
+    }
+}
+
+impl WirePoseV1 {
+    fn from_pose(pose: &Pose) -> Self {
+        Self {
+            score: pose.score,
+            landmarks: pose.landmarks.map(|lm| WireLandmark::from_landmark(&lm)),
+        }
+    }
+}
+
+/// The checks both versions share once the bytes are parsed: camera id, pose count, finite values.
+fn finish(
+    camera_id: Cow<'_, str>,
+    poses: Vec<Pose>,
+    fill: impl FnOnce(CameraId, Vec<Pose>) -> KeypointMessage,
+) -> Result<KeypointMessage, DecodeError> {
+    let camera_id = CameraId::new(camera_id.into_owned())?;
+    if poses.len() > MAX_POSES {
+        return Err(DecodeError::TooManyPoses(poses.len()));
+    }
+    for (i, pose) in poses.iter().enumerate() {
+        check_finite(pose).map_err(|field| DecodeError::NonFinite { pose: i, field })?;
+    }
+    Ok(fill(camera_id, poses))
+}
+
+impl WireMessageV2<'_> {
+    fn into_message(self) -> Result<KeypointMessage, DecodeError> {
+        if self.run == 0 {
+            return Err(DecodeError::Malformed(
+                "run id 0 in a version-2 message".to_owned(),
+            ));
+        }
+        let poses = self
             .poses
             .into_iter()
             .map(|p| Pose {
+                track_id: p.track_id,
                 score: p.score,
-                landmarks: p.landmarks.map(|w| Landmark {
-                    x: w.x,
-                    y: w.y,
-                    z: w.z,
-                    visibility: dequantize_unit(w.visibility),
-                    presence: dequantize_unit(w.presence),
-                }),
+                landmarks: p.landmarks.map(WireLandmark::to_landmark),
+                world_landmarks: p
+                    .world
+                    .map(|w| w.0.map(|[x, y, z]| WorldLandmark { x, y, z })),
             })
             .collect();
-        for (i, pose) in poses.iter().enumerate() {
-            check_finite(i, pose).map_err(|field| DecodeError::NonFinite { pose: i, field })?;
-        }
-        Ok(KeypointMessage {
+        let flags = self.flags;
+        finish(self.camera_id, poses, |camera_id, poses| KeypointMessage {
             camera_id,
+            run: self.run,
             seq: self.seq,
             capture_ts_us: self.capture_ts_us,
             inference_us: self.inference_us,
             width: self.width,
             height: self.height,
-            frame_published: self.flags & FLAG_FRAME_PUBLISHED != 0,
+            frame_published: flags & FLAG_FRAME_PUBLISHED != 0,
+            poses,
+        })
+    }
+}
+
+impl WireMessageV1<'_> {
+    fn into_message(self) -> Result<KeypointMessage, DecodeError> {
+        let poses = self
+            .poses
+            .into_iter()
+            .zip(1u32..)
+            .map(|(p, track_id)| Pose {
+                track_id,
+                score: p.score,
+                landmarks: p.landmarks.map(WireLandmark::to_landmark),
+                world_landmarks: None,
+            })
+            .collect();
+        let flags = self.flags;
+        finish(self.camera_id, poses, |camera_id, poses| KeypointMessage {
+            camera_id,
+            run: 0,
+            seq: self.seq,
+            capture_ts_us: self.capture_ts_us,
+            inference_us: self.inference_us,
+            width: self.width,
+            height: self.height,
+            frame_published: flags & FLAG_FRAME_PUBLISHED != 0,
             poses,
         })
     }
@@ -402,9 +605,47 @@ mod landmarks_json {
     }
 }
 
+/// JSON form of the optional world landmarks: null or an array of 33 `[x, y, z]` arrays.
+mod world_json {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        world: &Option<[WorldLandmark; NUM_LANDMARKS]>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match world {
+            None => s.serialize_none(),
+            Some(lms) => {
+                let mut seq = s.serialize_seq(Some(NUM_LANDMARKS))?;
+                for w in lms {
+                    seq.serialize_element(&[w.x, w.y, w.z])?;
+                }
+                seq.end()
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[WorldLandmark; NUM_LANDMARKS]>, D::Error> {
+        let Some(rows) = Option::<Vec<[f32; 3]>>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let n = rows.len();
+        let lms: Vec<WorldLandmark> = rows
+            .into_iter()
+            .map(|[x, y, z]| WorldLandmark { x, y, z })
+            .collect();
+        lms.try_into()
+            .map(Some)
+            .map_err(|_| de::Error::invalid_length(n, &"33 world landmarks"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SCHEMA_VERSION;
 
     fn sample_pose(k: f32) -> Pose {
         let mut landmarks = [Landmark::default(); NUM_LANDMARKS];
@@ -419,26 +660,56 @@ mod tests {
             };
         }
         Pose {
+            track_id: 1,
             score: 0.93,
             landmarks,
+            world_landmarks: None,
         }
+    }
+
+    fn world(k: f32) -> [WorldLandmark; NUM_LANDMARKS] {
+        std::array::from_fn(|i| WorldLandmark {
+            x: -0.4 + i as f32 * 0.025 + k,
+            y: -0.7 + i as f32 * 0.04,
+            z: 0.1 - i as f32 * 0.003,
+        })
     }
 
     fn sample(poses: usize) -> KeypointMessage {
         KeypointMessage {
             camera_id: CameraId::new("cam-01").unwrap(),
+            run: 0x000A_BCDE_F012_3457,
             seq: 123_456,
             capture_ts_us: 1_764_000_000_123_456,
             inference_us: 41_250,
             width: 640,
             height: 480,
             frame_published: true,
-            poses: (0..poses).map(|i| sample_pose(i as f32 * 0.01)).collect(),
+            poses: (0..poses)
+                .map(|i| Pose {
+                    track_id: 7 + i as u32,
+                    world_landmarks: (i % 2 == 1).then(|| world(i as f32 * 0.01)),
+                    ..sample_pose(i as f32 * 0.01)
+                })
+                .collect(),
         }
+    }
+
+    /// The same message as a version-1 edge would send it: no run, track ids by position, no
+    /// world landmarks.
+    fn sample_v1(poses: usize) -> KeypointMessage {
+        let mut m = sample(poses);
+        m.run = 0;
+        for (i, p) in m.poses.iter_mut().enumerate() {
+            p.track_id = i as u32 + 1;
+            p.world_landmarks = None;
+        }
+        m
     }
 
     fn assert_close(a: &KeypointMessage, b: &KeypointMessage) {
         assert_eq!(a.camera_id, b.camera_id);
+        assert_eq!(a.run, b.run);
         assert_eq!(
             (
                 a.seq,
@@ -460,6 +731,11 @@ mod tests {
         assert_eq!(a.poses.len(), b.poses.len());
         for (p, q) in a.poses.iter().zip(&b.poses) {
             assert_eq!(p.score, q.score);
+            assert_eq!(p.track_id, q.track_id);
+            assert_eq!(
+                p.world_landmarks, q.world_landmarks,
+                "world landmarks are exact"
+            );
             for (l, m) in p.landmarks.iter().zip(&q.landmarks) {
                 assert_eq!((l.x, l.y, l.z), (m.x, m.y, m.z), "coordinates are exact");
                 assert!((l.visibility - m.visibility).abs() <= 0.5 / 255.0 + 1e-6);
@@ -470,9 +746,14 @@ mod tests {
 
     #[test]
     fn round_trip_zero_one_and_many_poses() {
-        for n in [0, 1, 3, MAX_POSES] {
-            let msg = sample(n);
+        for (n, msg) in [0, 1, 3, MAX_POSES]
+            .into_iter()
+            .flat_map(|n| [(n, sample(n)), (n, sample_v1(n))])
+        {
+            let version = if msg.run == 0 { 1 } else { 2 };
+            assert_eq!(msg.schema_version(), version, "{n} poses");
             let bytes = msg.encode().unwrap();
+            assert_eq!(bytes[..2], version.to_le_bytes());
             let back = KeypointMessage::decode(&bytes).unwrap();
             assert_close(&msg, &back);
             // Decoding is idempotent: a decoded message re-encodes to the same bytes.
@@ -481,26 +762,115 @@ mod tests {
     }
 
     #[test]
-    fn one_pose_fits_the_size_target() {
-        let mut msg = sample(1);
+    fn v1_sizes_are_as_documented() {
+        let mut msg = sample_v1(1);
         msg.camera_id = CameraId::new("x".repeat(64)).unwrap();
-        let len = msg.encode().unwrap().len();
-        assert!(
-            len <= 600,
-            "one pose with the longest camera id takes {len} bytes"
-        );
         // Exact size, as documented in WIRE.md: 2 + 45 + id + 466 per pose.
-        assert_eq!(len, 2 + 45 + 64 + 466);
-        assert_eq!(sample(0).encode().unwrap().len(), 2 + 45 + 6);
+        assert_eq!(msg.encode().unwrap().len(), 2 + 45 + 64 + 466);
+        assert_eq!(sample_v1(0).encode().unwrap().len(), 2 + 45 + 6);
+    }
+
+    #[test]
+    fn v2_sizes_fit_the_budget() {
+        // WIRE.md: 55 + L + 471 per pose, + 396 with world landmarks.
+        let with_id = |id: &str, poses: usize, world_on: bool| {
+            let mut msg = sample(poses);
+            msg.camera_id = CameraId::new(id).unwrap();
+            for p in &mut msg.poses {
+                p.world_landmarks = world_on.then(|| world(0.0));
+            }
+            msg.encode().unwrap().len()
+        };
+        let long = "x".repeat(64);
+        assert_eq!(with_id("cam-01", 0, false), 61);
+        assert_eq!(with_id(&long, 0, false), 119);
+        assert_eq!(with_id("cam-01", 1, false), 532);
+        assert_eq!(with_id(&long, 1, false), 590);
+        assert_eq!(with_id("cam-01", 1, true), 928);
+        assert_eq!(with_id(&long, 1, true), 986);
+        assert_eq!(with_id("cam-01", MAX_POSES, true), 13_933);
+        assert_eq!(with_id(&long, MAX_POSES, true), 13_991);
+        // The budget of the issue: one pose <= 600 B without world landmarks, <= 1 KB with.
+        assert!(with_id(&long, 1, false) <= 600);
+        assert!(with_id(&long, 1, true) <= 1024);
+        assert!(with_id(&long, MAX_POSES, true) <= MAX_MESSAGE_BYTES);
     }
 
     #[test]
     fn layout_starts_as_documented() {
         let bytes = sample(0).encode().unwrap();
-        assert_eq!(&bytes[0..2], &SCHEMA_VERSION.to_le_bytes());
+        assert_eq!(&bytes[0..2], &2u16.to_le_bytes());
         assert_eq!(&bytes[2..10], &6u64.to_le_bytes(), "camera id length");
         assert_eq!(&bytes[10..16], b"cam-01");
+        assert_eq!(
+            &bytes[16..24],
+            &0x000A_BCDE_F012_3457u64.to_le_bytes(),
+            "run"
+        );
+        assert_eq!(&bytes[24..32], &123_456u64.to_le_bytes());
+        // The pose: track id, score, landmarks, world tag (then world landmarks).
+        let bytes = sample(2).encode().unwrap();
+        let p0 = 55 + 6;
+        assert_eq!(&bytes[p0..p0 + 4], &7u32.to_le_bytes(), "track id");
+        assert_eq!(&bytes[p0 + 4..p0 + 8], &0.93f32.to_le_bytes(), "score");
+        assert_eq!(bytes[p0 + 470], 0, "pose 0 has no world landmarks");
+        let p1 = p0 + 471;
+        assert_eq!(&bytes[p1..p1 + 4], &8u32.to_le_bytes());
+        assert_eq!(bytes[p1 + 470], 1, "pose 1 has world landmarks");
+        assert_eq!(&bytes[p1 + 471..p1 + 475], &world(0.01)[0].x.to_le_bytes());
+        assert_eq!(bytes.len(), p1 + 471 + 396);
+        // Version 1: no run.
+        let bytes = sample_v1(0).encode().unwrap();
+        assert_eq!(&bytes[0..2], &1u16.to_le_bytes());
         assert_eq!(&bytes[16..24], &123_456u64.to_le_bytes());
+    }
+
+    #[test]
+    fn v1_decodes_into_the_same_type() {
+        let v1 = sample_v1(3).encode().unwrap();
+        let m = KeypointMessage::decode(&v1).unwrap();
+        assert_eq!(m.run, 0);
+        assert_eq!(
+            m.poses.iter().map(|p| p.track_id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert!(m.poses.iter().all(|p| p.world_landmarks.is_none()));
+        assert_eq!(m.to_json()["schema_version"], 1);
+        assert_eq!(m.to_json()["run"], 0);
+        // What version 1 cannot carry is refused, not dropped.
+        let mut m = sample_v1(2);
+        m.poses[1].track_id = 9;
+        assert!(matches!(m.encode(), Err(EncodeError::NotV1(_))));
+        let mut m = sample_v1(2);
+        m.poses[0].world_landmarks = Some(world(0.0));
+        assert!(matches!(m.encode(), Err(EncodeError::NotV1(_))));
+    }
+
+    #[test]
+    fn v2_rejects_run_0_and_bad_world_tags() {
+        let mut bytes = sample(2).encode().unwrap();
+        let run = 16;
+        bytes[run..run + 8].copy_from_slice(&0u64.to_le_bytes());
+        assert!(matches!(
+            KeypointMessage::decode(&bytes),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut bytes = sample(1).encode().unwrap();
+        let tag = 55 + 6 + 470;
+        bytes[tag] = 2;
+        let err = KeypointMessage::decode(&bytes).unwrap_err();
+        assert_eq!(err.reason(), "malformed", "{err}");
+        // A NaN world coordinate.
+        let mut bytes = sample(2).encode().unwrap();
+        let w = 55 + 6 + 471 + 471 + 4 * 3 * 5 + 4;
+        bytes[w..w + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert_eq!(
+            KeypointMessage::decode(&bytes),
+            Err(DecodeError::NonFinite {
+                pose: 1,
+                field: "world_landmarks"
+            })
+        );
     }
 
     #[test]
@@ -514,12 +884,15 @@ mod tests {
     #[test]
     fn every_truncation_is_an_error() {
         let bytes = sample(2).encode().unwrap();
-        for cut in 0..bytes.len() {
-            let err = KeypointMessage::decode(&bytes[..cut]).unwrap_err();
-            assert!(
-                matches!(err, DecodeError::Empty | DecodeError::Truncated(_)),
-                "cut at {cut}: {err:?}"
-            );
+        let v1 = sample_v1(2).encode().unwrap();
+        for bytes in [bytes, v1] {
+            for cut in 0..bytes.len() {
+                let err = KeypointMessage::decode(&bytes[..cut]).unwrap_err();
+                assert!(
+                    matches!(err, DecodeError::Empty | DecodeError::Truncated(_)),
+                    "cut at {cut}: {err:?}"
+                );
+            }
         }
     }
 
@@ -536,7 +909,7 @@ mod tests {
     #[test]
     fn unknown_schema_versions_are_rejected() {
         let mut bytes = sample(1).encode().unwrap();
-        for v in [0u16, 2, 0xFFFF] {
+        for v in [0u16, 3, 0xFFFF] {
             bytes[..2].copy_from_slice(&v.to_le_bytes());
             assert_eq!(
                 KeypointMessage::decode(&bytes),
@@ -551,16 +924,39 @@ mod tests {
     #[test]
     fn forged_lengths_do_not_allocate() {
         // Camera id length u64::MAX, then a pose count of 2^40.
-        let mut bytes = SCHEMA_VERSION.to_le_bytes().to_vec();
-        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(
-            KeypointMessage::decode(&bytes),
-            Err(DecodeError::TooLarge(_) | DecodeError::Truncated(_) | DecodeError::Malformed(_))
-        ));
-        let mut bytes = sample(0).encode().unwrap();
-        let n = bytes.len();
-        bytes[n - 8..].copy_from_slice(&(1u64 << 40).to_le_bytes());
-        assert!(KeypointMessage::decode(&bytes).is_err());
+        for version in [1u16, 2] {
+            let mut bytes = version.to_le_bytes().to_vec();
+            bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+            let err = KeypointMessage::decode(&bytes).unwrap_err();
+            assert_eq!(err.reason(), "camera_id_too_long", "{err}");
+            let mut bytes = if version == 1 {
+                sample_v1(0)
+            } else {
+                sample(0)
+            }
+            .encode()
+            .unwrap();
+            let n = bytes.len();
+            bytes[n - 8..].copy_from_slice(&(1u64 << 40).to_le_bytes());
+            assert_eq!(
+                KeypointMessage::decode(&bytes),
+                Err(DecodeError::TooManyPoses(1 << 40))
+            );
+            // 17 claimed, one present: named for the count, not for the missing bytes.
+            let mut bytes = if version == 1 {
+                sample_v1(1)
+            } else {
+                sample(1)
+            }
+            .encode()
+            .unwrap();
+            let at = bytes.len() - 8 - if version == 1 { 466 } else { 471 };
+            bytes[at..at + 8].copy_from_slice(&17u64.to_le_bytes());
+            assert_eq!(
+                KeypointMessage::decode(&bytes),
+                Err(DecodeError::TooManyPoses(17))
+            );
+        }
         // 17 poses claimed, each fully present: a well-formed but over-limit message.
         let mut msg = sample(MAX_POSES);
         msg.poses.push(sample_pose(0.0));
@@ -584,7 +980,7 @@ mod tests {
         ));
         // A NaN coordinate: x of the first landmark of the first pose.
         let mut bytes = sample(1).encode().unwrap();
-        let x0 = 2 + 45 + 6 + 4;
+        let x0 = 55 + 6 + 8;
         bytes[x0..x0 + 4].copy_from_slice(&f32::NAN.to_le_bytes());
         assert_eq!(
             KeypointMessage::decode(&bytes),
@@ -607,7 +1003,7 @@ mod tests {
     #[test]
     fn reserved_flag_bits_are_ignored() {
         let mut bytes = sample(0).encode().unwrap();
-        let flags = 2 + 8 + 6 + 8 + 8 + 4 + 4 + 4;
+        let flags = 2 + 8 + 6 + 8 + 8 + 8 + 4 + 4 + 4;
         bytes[flags] = 0b1111_1110;
         assert!(!KeypointMessage::decode(&bytes).unwrap().frame_published);
     }
@@ -616,35 +1012,54 @@ mod tests {
     fn garbage_never_panics() {
         // A small deterministic xorshift generator: random bytes behind a valid version prefix.
         let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
-        let good = sample(1).encode().unwrap();
+        // Good messages of both versions, v2 with and without world landmarks.
+        let good = [sample(2).encode().unwrap(), sample_v1(1).encode().unwrap()];
         for round in 0..20_000 {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
-            let len = (s % 700) as usize;
+            let len = (s % 1200) as usize;
             let mut buf: Vec<u8> = (0..len)
                 .map(|i| (s.rotate_left(i as u32 % 64) >> 3) as u8)
                 .collect();
             if round % 2 == 0 && len >= 2 {
-                buf[..2].copy_from_slice(&SCHEMA_VERSION.to_le_bytes());
+                let version = if round % 4 == 0 { 2u16 } else { 1 };
+                buf[..2].copy_from_slice(&version.to_le_bytes());
             }
             let _ = KeypointMessage::decode(&buf);
-            // Also flip one byte of a good message.
-            let mut flipped = good.clone();
+            // Also flip one byte of a good message; what still decodes re-encodes.
+            let mut flipped = good[round % 2].clone();
             let at = (s as usize) % flipped.len();
             flipped[at] ^= (s >> 32) as u8 | 1;
-            let _ = KeypointMessage::decode(&flipped);
+            if let Ok(m) = KeypointMessage::decode(&flipped) {
+                let again = m.encode().expect("a decoded message encodes");
+                assert_eq!(KeypointMessage::decode(&again), Ok(m));
+            }
         }
     }
 
     #[test]
     fn json_view() {
-        let msg = sample(1);
+        let msg = sample(2);
         let v = msg.to_json();
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], 2);
         assert_eq!(v["camera_id"], "cam-01");
+        assert_eq!(v["run"], 0x000A_BCDE_F012_3457u64);
+        assert_eq!(v["poses"][0]["track_id"], 7);
         assert_eq!(v["poses"][0]["landmarks"].as_array().unwrap().len(), 33);
         assert_eq!(v["poses"][0]["landmarks"][0].as_array().unwrap().len(), 5);
+        assert!(v["poses"][0]["world_landmarks"].is_null());
+        assert_eq!(
+            v["poses"][1]["world_landmarks"].as_array().unwrap().len(),
+            33
+        );
+        assert_eq!(
+            v["poses"][1]["world_landmarks"][0]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
         let back: KeypointMessage = serde_json::from_value(v).unwrap();
         assert_eq!(back, msg);
     }

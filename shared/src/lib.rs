@@ -7,6 +7,7 @@
 //! * [`topics`]: topic names and the partitioning rule (key = camera id).
 //! * [`skeleton`]: the 33 BlazePose landmark names and the 35 skeleton edges.
 //! * [`time`]: the wire's timestamps (µs since the Unix epoch).
+//! * [`schema`]: the JSON Schema of the keypoint message's JSON view.
 //!
 //! **Drawing a pose** ([`draw`], [`font`]): both the edge (`pose-edge infer --annotate`) and the
 //! cloud (the live view) draw skeletons, labels and figures on RGB images; downstream tools that
@@ -29,6 +30,7 @@ pub mod frame;
 pub mod kafka;
 pub mod keypoints;
 pub mod metrics;
+pub mod schema;
 #[cfg(feature = "service")]
 pub mod settings;
 pub mod skeleton;
@@ -37,8 +39,9 @@ pub mod topics;
 
 pub use camera::{CameraId, CameraIdError};
 pub use frame::{FrameError, FrameMeta};
-pub use keypoints::{DecodeError, EncodeError, KeypointMessage, Landmark, Pose};
+pub use keypoints::{DecodeError, EncodeError, KeypointMessage, Landmark, Pose, WorldLandmark};
 
-/// Version of the wire format described in `WIRE.md`. Written in every keypoint message and in
-/// the `schema_version` header of every frame message. Bumped on any incompatible change.
-pub const SCHEMA_VERSION: u16 = 1;
+/// Version of the wire format described in `WIRE.md` that this crate writes: in every keypoint
+/// message and in the `schema_version` header of every frame message. Bumped on any incompatible
+/// change. Version 1 (no run id) is still read.
+pub const SCHEMA_VERSION: u16 = keypoints::SCHEMA_VERSION_V2;

@@ -670,7 +670,11 @@ pub fn shown_capture_us(port: u16, camera: &str) -> Option<u64> {
     None
 }
 
-/// A keypoint message of one plausible pose (the shared fixture, 64×48).
+/// The run id of the messages the tests publish as one edge (`keypoint_message`).
+pub const TEST_RUN: u64 = pose_shared::fixtures::RUN;
+
+/// A version-2 keypoint message of one plausible pose (the shared fixture: track 1, run
+/// [`TEST_RUN`], 64×48).
 pub fn keypoint_message(
     camera: &str,
     seq: u64,
@@ -720,5 +724,39 @@ pub async fn keypoints_of(kafka: &KafkaSettings, topics: &Topics, camera: &str) 
         }
     }
     c.stop().await;
+    out
+}
+
+/// The first `n` keypoint events of `camera` from the cloud's Server-Sent Events
+/// (`/api/cameras/{camera}/keypoints`), as JSON; fewer if `limit` passes first.
+pub fn sse_keypoints(port: u16, camera: &str, n: usize, limit: Duration) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return Vec::new();
+    };
+    let deadline = std::time::Instant::now() + limit;
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = write!(
+        s,
+        "GET /api/cameras/{camera}/keypoints HTTP/1.0\r\nHost: t\r\n\r\n"
+    );
+    let mut reader = BufReader::new(s);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    while out.len() < n && std::time::Instant::now() < deadline {
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                if let Some(data) = line.strip_prefix("data: ")
+                    && let Ok(v) = serde_json::from_str(data.trim_end())
+                {
+                    out.push(v);
+                }
+                line.clear();
+            }
+            // A read timeout: what was read of the line stays in `line`; keep reading.
+            Err(_) => continue,
+        }
+    }
     out
 }
