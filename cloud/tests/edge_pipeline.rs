@@ -32,7 +32,8 @@ fn estimator() -> PoseEstimator {
     PoseEstimator::new(&ModelPaths::new(&dir, None), 2).expect("models load")
 }
 
-/// Runs the edge on the first 45 frames of the carphone video, at its own frame rate.
+/// Runs the edge on the first 45 frames of the carphone video, at its own frame rate. The
+/// privacy run also publishes world landmarks (`[pose] world_landmarks`); the other does not.
 fn run_edge(kafka: &KafkaSettings, topics: &Topics, privacy: bool) -> RunSummary {
     let mut cfg = EdgeConfig {
         kafka: kafka.clone(),
@@ -44,6 +45,7 @@ fn run_edge(kafka: &KafkaSettings, topics: &Topics, privacy: bool) -> RunSummary
     cfg.source.path = Some(common::sample_video());
     cfg.source.max_frames = FRAMES;
     cfg.frames.width = 160;
+    cfg.pose.world_landmarks = privacy;
     let camera = CameraId::new("carphone").unwrap();
     let source = pose_edge::source::open(&cfg.source).unwrap();
     let publisher = Publisher::new(kafka, topics.clone(), "test-edge").unwrap();
@@ -151,6 +153,10 @@ async fn video_with_a_person_reaches_both_topics_joinable() {
         if let Some(p) = k.poses.first() {
             with_pose += 1;
             assert_eq!(p.track_id, 1, "the single tracked person is track 1");
+            assert!(
+                p.world_landmarks.is_none(),
+                "world landmarks are off by default"
+            );
             // Plausible: a face in the upper part of the frame, shoulders below the nose.
             let (nose, ls, rs) = (p.landmarks[0], p.landmarks[11], p.landmarks[12]);
             assert!(
@@ -208,4 +214,23 @@ async fn privacy_mode_publishes_no_frames() {
     assert!(
         keypoints.iter().filter(|k| !k.poses.is_empty()).count() as u64 + 2 >= summary.inferred
     );
+    // World landmarks were asked for: metres, centred between the hips (23, 24), the head above
+    // them (y down) by a torso-and-head's length.
+    for k in &keypoints {
+        for p in &k.poses {
+            let w = p.world_landmarks.expect("world landmarks published");
+            let hip = [(w[23].x + w[24].x) / 2.0, (w[23].y + w[24].y) / 2.0];
+            assert!(
+                hip[0].abs() < 0.1 && hip[1].abs() < 0.1,
+                "seq {}: hips at {hip:?}",
+                k.seq
+            );
+            assert!(
+                (-1.2..-0.3).contains(&w[0].y),
+                "seq {}: nose {:?} m from the hips",
+                k.seq,
+                w[0]
+            );
+        }
+    }
 }

@@ -58,7 +58,8 @@ pub fn run(
         let inference = std::thread::Builder::new()
             .name("inference".into())
             .spawn_scoped(scope, || {
-                inference_stage(camera_id, estimator.as_mut(), &mailbox, sink, stats)
+                let world = cfg.pose.world_landmarks;
+                inference_stage(camera_id, estimator.as_mut(), world, &mailbox, sink, stats)
             });
         if let Err(e) = &inference {
             warn!(error = %e, "cannot start the inference thread");
@@ -183,9 +184,11 @@ fn publish_jpeg(
     }
 }
 
+/// Estimates the newest frame's poses and publishes them, with world landmarks when `world`.
 fn inference_stage(
     camera_id: &CameraId,
     mut estimator: Option<&mut PoseEstimator>,
+    world: bool,
     mailbox: &Mailbox<Captured>,
     sink: &dyn Sink,
     stats: &RunStats,
@@ -207,13 +210,19 @@ fn inference_stage(
                         .map_err(|e| e.to_string())
                 });
             match result {
-                // Every tracked person, in track order, with their track id. World landmarks
-                // are in `p.world` (metres, hip-centred) for when the edge sends them.
+                // Every tracked person, in track order, with their track id (and their world
+                // landmarks, metres and hip-centred, when `[pose] world_landmarks`).
                 Ok(people) => poses.extend(people.iter().map(|p| pose_shared::Pose {
                     track_id: p.track_id,
                     score: p.pose.score,
                     landmarks: p.pose.landmarks,
-                    world_landmarks: None,
+                    world_landmarks: p.world.filter(|_| world).map(|w| {
+                        w.map(|l| pose_shared::keypoints::WorldLandmark {
+                            x: l.x,
+                            y: l.y,
+                            z: l.z,
+                        })
+                    }),
                 })),
                 Err(e) => {
                     if let Some(n) = note(&stats.inference_errors) {

@@ -29,6 +29,9 @@ pub struct PoseConfig {
     /// While 1..max_people-1 people are tracked, the detector looks for newcomers at most once
     /// per this many milliseconds (with nobody tracked it runs on every frame).
     pub detect_interval_ms: u64,
+    /// Also publish each person's world landmarks (metres, hip-centred; wire format v2): about
+    /// 400 bytes more per person, for consumers that need 3D angles.
+    pub world_landmarks: bool,
 }
 
 impl Default for PoseConfig {
@@ -41,6 +44,7 @@ impl Default for PoseConfig {
             model: LandmarkModel::Full,
             max_people: 2,
             detect_interval_ms: 500,
+            world_landmarks: false,
         }
     }
 }
@@ -76,6 +80,10 @@ pub struct PoseFlags {
     /// While some but fewer than --max-people are tracked, look for newcomers at most every this many ms [default: 500]
     #[arg(long = "detect-interval-ms", global = true)]
     pub detect_interval_ms: Option<u64>,
+    /// Also publish world landmarks (metres, hip-centred), about 400 B more per person
+    #[arg(long = "world-landmarks", global = true)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub world_landmarks: bool,
 }
 
 impl PoseConfig {
