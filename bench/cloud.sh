@@ -9,20 +9,26 @@
 #     light publisher, cloud/examples/fleet_publisher.rs).
 #
 # Environment: POSESTREAM_BROKER_PORT (the local broker's port, default 9092; scripts/broker.sh
-# starts it if needed), BENCH_HTTP_PORT (pose-cloud's, default 18080).
+# starts it if needed), BENCH_HTTP_PORT (pose-cloud's, default 18080), BENCH_PARTS (which of
+# `draw one fleet` to run, default all), BENCH_ROUNDS (rounds of part 3, default 2).
 set -euo pipefail
 secs=${1:-20}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 cargo build --release -q -p pose-edge -p pose-cloud --examples --bins
-echo "== drawing"
-target/release/examples/render_bench 2000 3
+bin=${CARGO_TARGET_DIR:-target}/release
+parts=${BENCH_PARTS:-draw one fleet}
+part() { [[ " $parts " == *" $1 "* ]]; }
+if part draw; then
+    echo "== drawing"
+    "$bin"/examples/render_bench 2000 3
+fi
 
 samples=$(scripts/fetch-samples.sh)
 scripts/broker.sh start >/dev/null 2>&1
 brokers=127.0.0.1:${POSESTREAM_BROKER_PORT:-9092}
 port=${BENCH_HTTP_PORT:-18080}
-target/release/pose-cloud --brokers "$brokers" --http-addr "127.0.0.1:$port" --group-id "bench-$$" \
+"$bin"/pose-cloud --brokers "$brokers" --http-addr "127.0.0.1:$port" --group-id "bench-$$" \
     --status-interval 60 run >target/bench-cloud.log 2>&1 &
 cloud=$!
 edges=()
@@ -30,7 +36,7 @@ edges=()
 edge() {
     local camera=$1
     shift
-    target/release/pose-edge --camera-id "$camera" --brokers "$brokers" --source video \
+    "$bin"/pose-edge --camera-id "$camera" --brokers "$brokers" --source video \
         --source-path "$samples/carphone.mp4" --loop --metrics-addr off --status-interval 60 "$@" \
         run >"target/bench-edge-$camera.log" 2>&1 &
     edges+=($!)
@@ -51,21 +57,24 @@ wait_for() {
     echo "no frame of $1" >&2
     return 1
 }
-edge bench
-wait_for bench
-echo "== end-to-end latency, one camera, ${secs}s each"
-for v in 1 50 1 50; do
-    target/release/examples/mjpeg_latency "http://127.0.0.1:$port/cameras/bench/stream.mjpg" "$v" "$secs"
-done
-stop_edges
+if part one; then
+    edge bench
+    wait_for bench
+    echo "== end-to-end latency, one camera, ${secs}s each"
+    for v in 1 50 1 50; do
+        "$bin"/examples/mjpeg_latency "http://127.0.0.1:$port/cameras/bench/stream.mjpg" "$v" "$secs"
+    done
+    stop_edges
+fi
+part fleet || exit 0
 
 echo "== end-to-end latency, 4 viewers of each camera, 1 and 16 synthetic cameras, ${secs}s each"
 # One light process publishes the cameras (a JPEG encoded once, sent at 29.97 fps per camera), so
 # that the 2 cores measure the cloud rather than sixteen edges decoding and encoding video.
 url() { echo "http://127.0.0.1:$port/cameras/$1/stream.mjpg"; }
-for round in 1 2; do
+for round in $(seq 1 "${BENCH_ROUNDS:-2}"); do
     for n in 1 16; do
-        target/release/examples/fleet_publisher "$brokers" "$n" 29.97 "fleet$round-$n" \
+        "$bin"/examples/fleet_publisher "$brokers" "$n" 29.97 "fleet$round-$n" \
             >"target/bench-fleet.log" 2>&1 &
         edges+=($!)
         list=""
@@ -75,7 +84,7 @@ for round in 1 2; do
             list+="${list:+,}$(url "fleet$round-$n-$i")"
         done
         sleep 2
-        target/release/examples/mjpeg_latency "$list" 4 "$secs"
+        "$bin"/examples/mjpeg_latency "$list" 4 "$secs"
         stop_edges
     done
 done
