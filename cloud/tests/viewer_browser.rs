@@ -13,11 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pose_cloud::consume::{self, ConsumeConfig};
-use pose_cloud::join::JoinConfig;
-use pose_cloud::serve::AppState;
 use pose_shared::draw::DEFAULT_PALETTE;
-use serde_json::Value;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -45,20 +41,7 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
     let topics = common::fresh_topics(&kafka, "browser").await;
 
     // The cloud service, in process, on a free port.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = AppState::new(stop_rx.clone());
-    let cfg = ConsumeConfig {
-        group_id: format!("{}-g", topics.keypoints),
-        offset_reset: pose_cloud::consume::OffsetReset::Earliest,
-    };
-    let consumer = consume::subscribe(&kafka, &topics, &cfg, "browser-cloud").unwrap();
-    let pipeline = pose_cloud::service::spawn(
-        consumer,
-        topics.clone(),
-        JoinConfig::default(),
-        80,
-        state.clone(),
-    );
+    let (stop_tx, stop_rx, state, pipeline) = common::cloud(&kafka, &topics, "browser-cloud");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = common::serve(listener, state.clone(), stop_rx.clone());
@@ -109,18 +92,7 @@ async fn viewer_shows_skeletons_for_each_camera_in_chromium() {
     pipeline.join().await.unwrap();
     server.await.unwrap();
 
-    assert!(
-        out.status.success(),
-        "browser script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(
-        out.stdout
-            .split(|&b| b == b'\n')
-            .find(|l| l.starts_with(b"{"))
-            .unwrap_or_default(),
-    )
-    .expect("the browser script prints a JSON line");
+    let report = common::browser_report(&out);
     assert_eq!(
         report["errors"],
         serde_json::json!([]),

@@ -12,10 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pose_cloud::admin::TopicPlan;
-use pose_cloud::consume::{self, ConsumeConfig};
 use pose_cloud::events::{EVENTS_RETENTION_MS, EventsConfig};
-use pose_cloud::join::JoinConfig;
-use pose_cloud::serve::{AppState, router};
+use pose_cloud::serve::router;
 use rdkafka::producer::FutureProducer;
 use serde_json::{Value, json};
 
@@ -63,20 +61,7 @@ async fn viewer_lists_the_events_of_a_camera_in_chromium() {
     )
     .await;
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = AppState::new(stop_rx.clone());
-    let cfg = ConsumeConfig {
-        group_id: format!("{}-g", topics.keypoints),
-        offset_reset: pose_cloud::consume::OffsetReset::Earliest,
-    };
-    let consumer = consume::subscribe(&kafka, &topics, &cfg, "events-cloud").unwrap();
-    let pipeline = pose_cloud::service::spawn(
-        consumer,
-        topics.clone(),
-        JoinConfig::default(),
-        80,
-        state.clone(),
-    );
+    let (stop_tx, stop_rx, state, pipeline) = common::cloud(&kafka, &topics, "events-cloud");
     let events_task = pose_cloud::events::spawn(
         &kafka,
         &EventsConfig {
@@ -166,18 +151,7 @@ async fn viewer_lists_the_events_of_a_camera_in_chromium() {
     events_task.await.unwrap();
     server.await.unwrap();
 
-    assert!(
-        out.status.success(),
-        "browser script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(
-        out.stdout
-            .split(|&b| b == b'\n')
-            .find(|l| l.starts_with(b"{"))
-            .unwrap_or_default(),
-    )
-    .expect("the browser script prints a JSON line");
+    let report = common::browser_report(&out);
     assert_eq!(report["errors"], json!([]), "the page logged errors");
     let shown: Vec<(String, String)> = report["events"]
         .as_array()

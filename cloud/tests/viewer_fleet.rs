@@ -19,9 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pose_cloud::consume::{self, ConsumeConfig};
-use pose_cloud::join::JoinConfig;
-use pose_cloud::serve::AppState;
 use pose_cloud::tls::{TlsListener, server_config};
 use pose_shared::frame::FrameMeta;
 use pose_shared::time::now_us;
@@ -206,20 +203,7 @@ async fn sixteen_cameras_live_in_one_tab_over_http_and_https() {
     let kafka = common::broker();
     let topics = common::fresh_topics(&kafka, "fleet").await;
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = AppState::new(stop_rx.clone());
-    let cfg = ConsumeConfig {
-        group_id: format!("{}-g", topics.keypoints),
-        offset_reset: pose_cloud::consume::OffsetReset::Earliest,
-    };
-    let consumer = consume::subscribe(&kafka, &topics, &cfg, "fleet-cloud").unwrap();
-    let pipeline = pose_cloud::service::spawn(
-        consumer,
-        topics.clone(),
-        JoinConfig::default(),
-        80,
-        state.clone(),
-    );
+    let (stop_tx, stop_rx, state, pipeline) = common::cloud(&kafka, &topics, "fleet-cloud");
     // The same service on plain HTTP and on HTTPS.
     let (cert, key) = certificate(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-tls"));
     let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

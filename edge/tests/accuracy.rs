@@ -6,101 +6,23 @@
 //! Needs the models (`models/fetch.sh`), the samples (`scripts/fetch-samples.sh`) and the MediaPipe
 //! virtual environment (`scripts/mediapipe-venv.sh`); `make test` prepares all three.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod mediapipe;
 
-use pose_edge::infer::{self, InferOptions};
-use pose_edge::pose::{ModelPaths, PoseEstimator};
+use std::path::PathBuf;
+
+use mediapipe::{MAX_MEAN_DISTANCE, VISIBLE, samples};
+use pose_edge::pose::{LandmarkModel, PeopleOptions};
 use serde_json::Value;
 
-/// The agreement bound of the issue: 1 % of the image diagonal.
-const MAX_MEAN_DISTANCE: f64 = 0.01;
-/// MediaPipe's visibility above which a landmark counts as visible.
-const VISIBLE: f64 = 0.5;
-
-fn cache() -> PathBuf {
-    std::env::var_os("POSESTREAM_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/posestream")
-        })
-}
-
-fn require(path: PathBuf, how: &str) -> PathBuf {
-    assert!(
-        path.exists(),
-        "{} is missing: run `{how}` (or `make test`, which runs it)",
-        path.display()
-    );
-    path
-}
-
-fn samples() -> PathBuf {
-    let dir = std::env::var_os("POSESTREAM_SAMPLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache().join("samples"));
-    require(dir, "scripts/fetch-samples.sh")
-}
-
-fn mediapipe_python() -> PathBuf {
-    let py = std::env::var_os("POSESTREAM_MEDIAPIPE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache().join("mediapipe-0.10.14-venv/bin/python"));
-    require(py, "scripts/mediapipe-venv.sh")
-}
-
-fn estimator() -> PoseEstimator {
-    let dir = std::env::var_os("POSE_EDGE_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
-    let dir = require(dir.join("pose_detection.tflite"), "models/fetch.sh")
-        .parent()
-        .unwrap()
-        .to_owned();
-    PoseEstimator::new(&ModelPaths::new(&dir, None), 1).expect("models load")
-}
-
-fn json_lines(bytes: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
+/// MediaPipe's full model (model_complexity=1), the reference cached by input.
 fn reference(images: &[PathBuf], track: bool) -> Vec<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/mediapipe_pose.py");
-    let mut cmd = Command::new(mediapipe_python());
-    cmd.arg(script);
-    if track {
-        cmd.arg("--track");
-    }
-    let out = cmd
-        .args(images)
-        .output()
-        .expect("the MediaPipe reference runs");
-    assert!(
-        out.status.success(),
-        "reference failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_lines(&out.stdout)
+    mediapipe::reference(images, track, LandmarkModel::Full)
 }
 
+/// `pose-edge infer` with the full model, one person (the single-person pipeline).
 fn ours(images: &[PathBuf], track: bool) -> Vec<Value> {
-    let mut est = estimator();
-    let mut buf = Vec::new();
-    let failed = infer::run(
-        &mut est,
-        images,
-        &InferOptions {
-            track,
-            annotate: None,
-        },
-        &mut buf,
-    )
-    .unwrap();
-    assert_eq!(failed, 0, "{}", String::from_utf8_lossy(&buf));
-    json_lines(&buf)
+    let mut est = mediapipe::estimator(LandmarkModel::Full, PeopleOptions::single());
+    mediapipe::ours(&mut est, images, track)
 }
 
 /// Mean distance, as a fraction of the diagonal, between the first poses of two result lines over

@@ -11,6 +11,54 @@ use rdkafka::client::DefaultClientContext;
 
 pub use pose_shared::fixtures::sample_video;
 
+/// The cloud in process: its state and its pipeline (consumer → join → renderers), reading
+/// `topics` from the start with a group of its own. Setting the returned sender to true stops
+/// both (and any server made with [`serve`] on the receiver).
+pub fn cloud(
+    kafka: &KafkaSettings,
+    topics: &Topics,
+    client: &str,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::sync::watch::Receiver<bool>,
+    std::sync::Arc<pose_cloud::serve::AppState>,
+    pose_cloud::service::Pipeline,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = pose_cloud::serve::AppState::new(stop_rx.clone());
+    let cfg = pose_cloud::consume::ConsumeConfig {
+        group_id: format!("{}-g", topics.keypoints),
+        offset_reset: pose_cloud::consume::OffsetReset::Earliest,
+    };
+    let consumer = pose_cloud::consume::subscribe(kafka, topics, &cfg, client)
+        .expect("the test consumer is created");
+    let pipeline = pose_cloud::service::spawn(
+        consumer,
+        topics.clone(),
+        pose_cloud::join::JoinConfig::default(),
+        80,
+        state.clone(),
+    );
+    (stop_tx, stop_rx, state, pipeline)
+}
+
+/// The JSON report line a browser script (cloud/tests/browser/*.mjs) printed, after checking
+/// that it exited successfully.
+pub fn browser_report(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "browser script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(
+        out.stdout
+            .split(|&b| b == b'\n')
+            .find(|l| l.starts_with(b"{"))
+            .unwrap_or_default(),
+    )
+    .expect("the browser script prints a JSON line")
+}
+
 /// Serves the viewer and API of `state` on `listener` (TCP or TLS) until `stop` turns true.
 pub fn serve<L>(
     listener: L,
