@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
         let mut down = pose_edge::jpeg::Downscaler::default();
         let (rs, _) = per_second(budget, || {
             let s = down.scale(&rgb, (w, h), (tw, th)).expect("scales");
-            turbo.encode(&s, tw, th).expect("encodes").len()
+            turbo.encode(s, tw, th).expect("encodes").len()
         });
         println!(
             "| {w}×{h} | {tw}×{th} | downscale (SIMD) + encode | {ri:.0} | {rs:.0} | {:.2}× | |",

@@ -94,7 +94,7 @@ impl JpegStage {
             let small = self
                 .downscaler
                 .scale(&frame.rgb, (frame.width, frame.height), (w, h))?;
-            self.turbo.encode(&small, w, h)?
+            self.turbo.encode(small, w, h)?
         };
         Ok((bytes, w, h))
     }
@@ -145,6 +145,8 @@ impl Turbo {
 pub struct Downscaler {
     resizer: fast_image_resize::Resizer,
     options: fast_image_resize::ResizeOptions,
+    /// The scaled frame, reused from frame to frame (no allocation per frame).
+    out: Vec<u8>,
 }
 
 impl Default for Downscaler {
@@ -153,6 +155,7 @@ impl Default for Downscaler {
         Self {
             resizer: fast_image_resize::Resizer::new(),
             options: ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
+            out: Vec::new(),
         }
     }
 }
@@ -164,16 +167,19 @@ impl Downscaler {
         rgb: &[u8],
         (width, height): (u32, u32),
         (to_width, to_height): (u32, u32),
-    ) -> Result<Vec<u8>, JpegError> {
+    ) -> Result<&[u8], JpegError> {
         use fast_image_resize::PixelType;
         use fast_image_resize::images::{Image, ImageRef};
         let src = ImageRef::new(width, height, rgb, PixelType::U8x3)
             .map_err(|e| JpegError::Resize(e.to_string()))?;
-        let mut dst = Image::new(to_width, to_height, PixelType::U8x3);
+        self.out
+            .resize(to_width as usize * to_height as usize * 3, 0);
+        let mut dst = Image::from_slice_u8(to_width, to_height, &mut self.out, PixelType::U8x3)
+            .map_err(|e| JpegError::Resize(e.to_string()))?;
         self.resizer
             .resize(&src, &mut dst, &self.options)
             .map_err(|e| JpegError::Resize(e.to_string()))?;
-        Ok(dst.into_vec())
+        Ok(&self.out)
     }
 }
 
